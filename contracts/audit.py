@@ -1,0 +1,21 @@
+"""Append-only audit entries: references and hashes of payloads, never copies."""
+
+from pydantic import AwareDatetime, Field
+
+from contracts.base import Contract
+
+
+class AuditEntry(Contract):
+    workflow_id: str
+    run_id: str
+    lane: str
+    step: str = Field(description="received, context, proposal, policy, review, write, ...")
+    actor: str = Field(description="system, a reasoner id, or a reviewer id")
+    at: AwareDatetime
+    payload_sha256: str | None = None
+    refs: dict[str, str] = Field(
+        default_factory=dict, description="ids of records, versions and related payload hashes"
+    )
+    detail: dict[str, str] = Field(
+        default_factory=dict, description="short non-sensitive facts: verdicts, status, counts"
+    )

@@ -1,0 +1,53 @@
+"""The narrow context a lane may read for one run."""
+
+from pydantic import AwareDatetime, Field
+
+from contracts.base import Contract, Strict
+from contracts.values import FieldValue
+
+
+class SourceRef(Strict):
+    """Where one context value came from."""
+
+    system: str
+    object: str
+    id: str
+    field: str
+    fetched_at: AwareDatetime
+
+
+class ContextField(Strict):
+    value: FieldValue
+    sources: list[SourceRef] = Field(min_length=1)
+
+
+class PolicySnippet(Strict):
+    """An approved piece of business policy the reasoner may cite."""
+
+    id: str
+    title: str
+    text: str
+
+
+class RecordRef(Strict):
+    system: str
+    object: str
+    id: str
+
+
+class ContextBundle(Contract):
+    """The lane's declared fields for one subject record, each with its source.
+
+    ``missing`` lists declared fields the system of record had no value for;
+    fields a lane did not declare are never fetched and never appear here.
+    """
+
+    lane: str
+    subject: RecordRef
+    fields: dict[str, ContextField]
+    missing: list[str] = Field(default_factory=list)
+    policy_snippets: list[PolicySnippet] = Field(default_factory=list)
+    fetched_at: AwareDatetime
+    # Related records the run may propose actions on (the subject, its account,
+    # its owner); any other record id in a proposal is rejected.
+    records_in_scope: list[RecordRef] = Field(default_factory=list)

@@ -1,0 +1,38 @@
+"""What the agent proposes. The agent never chooses permissions: policy does."""
+
+from pydantic import Field
+
+from contracts.base import Contract, Strict
+from contracts.enums import ActionKind, Operation, RiskLevel
+from contracts.values import ScalarValue
+
+
+class Evidence(Strict):
+    field: str = Field(description="name of a field in the context bundle")
+    observation: str
+
+
+class ProposedAction(Strict):
+    action_id: str = Field(pattern=r"^[a-z0-9_-]{1,64}$")
+    kind: ActionKind
+    operation: Operation
+    target_system: str
+    target_object: str
+    target_record_id: str | None = Field(
+        default=None, description="record to update; None when creating a record"
+    )
+    fields: dict[str, ScalarValue]
+    rationale: str = ""
+
+
+class AgentProposal(Contract):
+    summary: str
+    risk_level: RiskLevel | None = None
+    classification: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence] = Field(default_factory=list)
+    actions: list[ProposedAction] = Field(default_factory=list)
+    reasoner: str = Field(description="reasoner name and version, e.g. offline-renewal-risk@1")
+    # Fields of the context bundle that hold text typed by people; screens show
+    # any text derived from them as untrusted.
+    untrusted_inputs: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from contracts import WriteErrorKind, WritebackRequest, WritebackResult
+from contracts import WritebackRequest, WritebackResult, WriteErrorKind
 from contracts.values import Scalar
 
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "is_null", "not_null"]

@@ -3,7 +3,7 @@
 Nothing here imports from other Handrail packages, so any part can depend on it.
 """
 
-from contracts.audit import AuditEntry
+from contracts.audit import Ack, AuditBatch, AuditEntry
 from contracts.context import ContextBundle, ContextField, PolicySnippet, RecordRef, SourceRef
 from contracts.enums import (
     ActionKind,
@@ -48,9 +48,11 @@ from contracts.values import (
 from contracts.writeback import Rollback, WritebackError, WritebackRequest, WritebackResult
 
 __all__ = [
+    "Ack",
     "ActionDecision",
     "ActionKind",
     "AgentProposal",
+    "AuditBatch",
     "AuditEntry",
     "BooleanValue",
     "ContextBundle",

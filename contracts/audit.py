@@ -8,6 +8,7 @@ from contracts.base import Contract
 class AuditEntry(Contract):
     workflow_id: str
     run_id: str
+    seq: int = Field(default=0, ge=0, description="position of the entry within its run")
     lane: str
     step: str = Field(description="received, context, proposal, policy, review, write, ...")
     actor: str = Field(description="system, a reasoner id, or a reviewer id")
@@ -19,3 +20,16 @@ class AuditEntry(Contract):
     detail: dict[str, str] = Field(
         default_factory=dict, description="short non-sensitive facts: verdicts, status, counts"
     )
+
+
+class AuditBatch(Contract):
+    """Entries a run hands to the audit activity in one call."""
+
+    entries: list[AuditEntry]
+
+
+class Ack(Contract):
+    """The result of an activity that only records something."""
+
+    count: int = 0
+    message: str = ""

@@ -38,6 +38,7 @@ class StatusReason(StrEnum):
     TARGET_REJECTED = "target_rejected"
     AGENT_OUTPUT_INVALID = "agent_output_invalid"
     CONTEXT_UNAVAILABLE = "context_unavailable"
+    AGENT_UNAVAILABLE = "agent_unavailable"
     WRITE_FAILED = "write_failed"
     PAUSED = "paused"
 

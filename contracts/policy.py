@@ -3,9 +3,9 @@
 from pydantic import AwareDatetime, Field
 
 from contracts.base import Contract, Strict
+from contracts.context import ContextBundle
 from contracts.enums import Verdict
 from contracts.proposal import AgentProposal
-from contracts.context import ContextBundle
 
 
 class RuleHit(Strict):

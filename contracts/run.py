@@ -95,3 +95,6 @@ class ScanResult(Contract):
     started: int
     duplicates: int
     failed: int = 0
+    workflow_ids: list[str] = Field(
+        default_factory=list, description="runs started or found as duplicates, in scan order"
+    )

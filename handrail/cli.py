@@ -1,0 +1,113 @@
+"""The ``handrail`` command line."""
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+
+from handrail import cli_events, cli_runs, cli_sandbox
+from handrail.cli_common import fail, load_settings, run, setup_logging
+from handrail.demo import run_demo
+from handrail.devserver import DevServerError, start_dev_server
+from handrail.processes import stop_all
+from handrail.schedules import ensure_schedules
+from handrail.settings import Settings
+from handrail.temporal_client import TemporalUnavailable, connect
+from handrail.worker import build_runtime, run_worker
+
+app = typer.Typer(
+    help="Handrail: durable, policy-checked AI-agent lanes for CRM and ERP systems of record.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cli_runs.runs_app, name="runs")
+app.add_typer(cli_runs.review_app, name="review")
+app.add_typer(cli_sandbox.app, name="sandbox")
+app.add_typer(cli_events.app, name="events")
+
+
+@app.command()
+def dev(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+    """Run the embedded Temporal server and the worker in the foreground; Ctrl-C stops both."""
+    setup_logging(verbose)
+    settings = load_settings()
+    run(_dev(settings))
+
+
+async def _dev(settings: Settings) -> None:
+    server = None
+    if settings.embedded_temporal:
+        try:
+            server = await start_dev_server(settings)
+        except DevServerError as err:
+            fail(str(err))
+    try:
+        typer.echo(f"Temporal: {settings.address}")
+        if server is not None and server.ui_url:
+            typer.echo(f"Web UI:   {server.ui_url}")
+        await _serve_worker(settings)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@app.command()
+def worker(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    """Run the worker for every lane against the configured Temporal server."""
+    setup_logging(verbose)
+    settings = load_settings()
+    run(_serve_worker(settings))
+
+
+async def _serve_worker(settings: Settings) -> None:
+    try:
+        client = await connect(settings)
+    except TemporalUnavailable as err:
+        fail(str(err))
+    runtime = build_runtime(settings)
+    await ensure_schedules(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    typer.echo(f"Worker polling task queue {settings.task_queue}; Ctrl-C stops it.")
+    await run_worker(client, runtime, stop=stop)
+    typer.echo("Worker stopped.")
+
+
+@app.command()
+def demo(
+    crm_csv: Path | None = typer.Option(
+        None,
+        "--crm-csv",
+        help="Import a CRM export folder (accounts.csv, products.csv, sales_teams.csv, "
+        "sales_pipeline.csv) into the sandbox instead of the generated book.",
+        exists=True,
+        file_okay=False,
+        dir_okay=True,
+    ),
+    timeout: float = typer.Option(180.0, help="Seconds to wait for runs to settle."),
+) -> None:
+    """Run the renewal-risk lane on the embedded stack and print the runs it produced."""
+    setup_logging(False)
+    settings = load_settings()
+    run(run_demo(settings, crm_csv=crm_csv, timeout_seconds=timeout))
+
+
+@app.command()
+def stop() -> None:
+    """Stop the worker and Temporal server that `handrail demo` left running."""
+    settings = load_settings()
+    stopped = stop_all(settings)
+    typer.echo(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""The lanes this deployment runs, by name."""
+
+from workflows.lane import LaneSpec, LaneWorkflow
+from workflows.renewal_risk import RenewalRiskWorkflow
+
+LANE_WORKFLOWS: dict[str, type[LaneWorkflow]] = {
+    RenewalRiskWorkflow.spec.name: RenewalRiskWorkflow,
+}
+
+
+def lane_spec(name: str) -> LaneSpec:
+    """Return the spec of a lane, raising KeyError with the known lanes if there is none."""
+    try:
+        return LANE_WORKFLOWS[name].spec
+    except KeyError:
+        raise KeyError(
+            f"unknown lane {name!r}; known lanes: {', '.join(sorted(LANE_WORKFLOWS))}"
+        ) from None

@@ -92,7 +92,7 @@ def demo(
     timeout: float = typer.Option(180.0, help="Seconds to wait for runs to settle."),
 ) -> None:
     """Run the renewal-risk lane on the embedded stack and print the runs it produced."""
-    setup_logging(False)
+    setup_logging(False, level="WARNING")
     settings = load_settings()
     run(run_demo(settings, crm_csv=crm_csv, timeout_seconds=timeout))
 

@@ -130,8 +130,9 @@ def describe_state(state: RunState) -> str:
             lines.append(f"  {decision.action_id:<8} {decision.verdict.value:<7} {target}")
             if action:
                 for name, value in action.fields.items():
-                    shown = getattr(value, "value", None)
-                    lines.append(f"           {name} = {shown!s:.120}")
+                    raw = getattr(value, "value", None)
+                    shown = repr(raw) if isinstance(raw, str) else str(raw)
+                    lines.append(f"           {name} = {shown:.120}")
             for hit in decision.hits:
                 lines.append(f"           - {hit.rule_id}: {hit.reason}")
     for decision in state.decisions:

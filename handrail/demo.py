@@ -161,7 +161,13 @@ def _actions(state: RunState) -> str:
 def next_steps(settings: Settings, states: dict[str, RunState], ui_url: str | None) -> str:
     counts = Counter(state.status.value for state in states.values())
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    waiting = [s.workflow_id for s in states.values() if s.status == RunStatus.NEEDS_REVIEW]
+    # Suggest the waiting run with the most pending actions, so approving it
+    # shows a note and a task landing in the sandbox.
+    waiting = [
+        s.workflow_id
+        for s in sorted(states.values(), key=lambda s: -len(s.pending_action_ids))
+        if s.status == RunStatus.NEEDS_REVIEW
+    ]
     revops = [email for email, role in sorted(settings.reviewers.items()) if role == "revops"]
     reviewer = revops[0] if revops else "EMAIL"
     lines = [f"\n{len(states)} runs: {summary}", ""]
@@ -176,5 +182,6 @@ def next_steps(settings: Settings, states: dict[str, RunState], ui_url: str | No
     lines.append(f"Temporal CLI:  {list_command}")
     if ui_url:
         lines.append(f"Temporal UI:   {ui_url}")
+    lines.append("Sandbox:       handrail sandbox writes")
     lines.append("Stop:          handrail stop   (the worker and Temporal keep running until then)")
     return "\n".join(lines)

@@ -61,7 +61,7 @@ class ImportReport(BaseModel):
         """
         lines = [
             f"Imported the CRM export in {self.folder} (anchor {self.anchor.isoformat()}).",
-            f"Dates shifted by {self.shift_days:+,} days: {self.shift_rule}",
+            f"Dates shifted by {self.shift_days:+,} days: {self.shift_rule}.",
         ]
         for file, read in self.rows_read.items():
             if file in self.rows_imported:
@@ -78,7 +78,8 @@ class ImportReport(BaseModel):
         lines.append(_summary_line("Rejected", self.rejected()))
 
         if self.issues:
-            shown = self.issues[:max_details]
+            # Rejected rows first: they are the ones missing from the sandbox.
+            shown = (self.rejected() + self.repaired())[:max_details]
             lines.append(
                 f"Details (row numbers count data rows from 1, without the header; "
                 f"first {len(shown):,} of {len(self.issues):,}):"

@@ -76,7 +76,9 @@ def renewal_opportunity(runtime: Runtime, account_id: str) -> str:
     return str(rows[0]["id"])
 
 
-def renewal_event(opportunity_id: str, account_id: str | None = None, key: str | None = None) -> EventEnvelope:
+def renewal_event(
+    opportunity_id: str, account_id: str | None = None, key: str | None = None
+) -> EventEnvelope:
     now = datetime.now(UTC)
     return EventEnvelope(
         event_id=f"evt-{uuid.uuid4().hex[:12]}",
@@ -116,14 +118,18 @@ async def start_run(
     )
 
 
-async def wait_for_status(handle: WorkflowHandle, *statuses: str, timeout: float = 30.0) -> RunState:
+async def wait_for_status(
+    handle: WorkflowHandle, *statuses: str, timeout: float = 30.0
+) -> RunState:
     async def probe() -> RunState | None:
         try:
             return await handle.query(LaneWorkflow.state)
         except Exception:  # the first workflow task may not have run yet
             return None
 
-    return await eventually(probe, lambda s: s is not None and s.status.value in statuses, timeout=timeout)  # type: ignore[return-value]
+    return await eventually(
+        probe, lambda s: s is not None and s.status.value in statuses, timeout=timeout
+    )  # type: ignore[return-value]
 
 
 def today() -> date:

@@ -49,5 +49,6 @@ class ContextBundle(Contract):
     policy_snippets: list[PolicySnippet] = Field(default_factory=list)
     fetched_at: AwareDatetime
     # Related records the run may propose actions on (the subject, its account,
-    # its owner); any other record id in a proposal is rejected.
+    # its owner). Policy blocks a write to, or a link with, any other record and
+    # sends a task for any other owner to review.
     records_in_scope: list[RecordRef] = Field(default_factory=list)

@@ -39,7 +39,7 @@ class EventEnvelope(Contract):
     @field_validator("idempotency_key")
     @classmethod
     def _check_key(cls, value: str) -> str:
-        if not IDEMPOTENCY_KEY_PATTERN.match(value):
+        if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
             raise ValueError(
                 "idempotency_key must be 1-200 characters of letters, digits and ._:@/- "
                 "and start with a letter or digit"

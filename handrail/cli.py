@@ -1,7 +1,9 @@
 """The ``handrail`` command line."""
 
 import asyncio
+import os
 import signal
+import sys
 from pathlib import Path
 
 import typer
@@ -106,7 +108,17 @@ def stop() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # NOTE: with temporalio 1.35, interpreter shutdown after a failed connect
+    # sometimes aborts (PyGILState_Release from a core thread), turning exit
+    # code 2 into 134. Leaving without finalization keeps the exit code.
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import timedelta
 
 import typer
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -70,10 +71,10 @@ def runs_show(
 async def _show(settings: Settings, run_id: str, as_json: bool) -> None:
     client = await _client(settings)
     try:
-        state = await asyncio.wait_for(get_state(client, run_id), timeout=10)
+        state = await get_state(client, run_id)
     except RunNotFound as err:
         fail(str(err))
-    except (TimeoutError, RPCError):
+    except RPCError:
         # Queries need a worker; a closed run still has its result in history.
         await _show_from_history(client, run_id)
         return
@@ -171,8 +172,8 @@ async def _review_list(settings: Settings) -> None:
     rows = []
     for summary in runs:
         try:
-            state = await asyncio.wait_for(get_state(client, summary.workflow_id), timeout=10)
-        except (TimeoutError, RPCError, RunNotFound):
+            state = await get_state(client, summary.workflow_id, rpc_timeout=timedelta(seconds=5))
+        except (RPCError, RunNotFound):
             rows.append(
                 [
                     summary.workflow_id,

@@ -2,7 +2,7 @@
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -66,15 +66,18 @@ async def list_runs(client: Client, query: str, *, limit: int = 200) -> list[Run
     return runs
 
 
-async def get_state(client: Client, workflow_id: str) -> RunState:
-    """Query a run's state.
+async def get_state(
+    client: Client, workflow_id: str, *, rpc_timeout: timedelta = timedelta(seconds=10)
+) -> RunState:
+    """Query a run's state; a query needs a running worker.
 
     Raises:
         RunNotFound: no workflow with that id.
+        RPCError: no worker answered within ``rpc_timeout``, among other failures.
     """
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.query(LaneWorkflow.state)
+        return await handle.query(LaneWorkflow.state, rpc_timeout=rpc_timeout)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise RunNotFound(

@@ -94,8 +94,9 @@ class LanePolicy:
 # Terms that put money, credit, tax, contract or legal matters into generated
 # text; a person reads such text before it lands in the system of record.
 SENSITIVE_TERMS = re.compile(
-    r"\b(payment|invoice|overdue|credit|refund|discount|pric(e|ing)|tax|contract|legal|"
-    r"lawsuit|litigation|terminat\w*|penalt\w*|bank|iban|wire)\b|[$€£]\s?\d",
+    r"\b(payments?|invoices?|overdue|credits?|refunds?|discounts?|pric(e|es|ing)|tax(es)?|"
+    r"contracts?|legal|lawsuits?|litigation|terminat\w*|penalt\w*|banks?|iban|wires?)\b"
+    r"|[$€£]\s?\d",
     re.IGNORECASE,
 )
 
@@ -318,6 +319,9 @@ def _check_task(
     problems = []
     if not owner:
         problems.append("the task has no owner")
+    elif owner not in {ref.id for ref in context.records_in_scope}:
+        # A reviewer may hand the task to someone else; the agent may not.
+        problems.append(f"the task owner {owner} is not the record's owner")
     if not isinstance(due, date) or isinstance(due, datetime):
         problems.append("the due date is not a date")
     else:

@@ -121,15 +121,23 @@ async def start_run(
 async def wait_for_status(
     handle: WorkflowHandle, *statuses: str, timeout: float = 30.0
 ) -> RunState:
+    """Query the run until its status is one of ``statuses``.
+
+    A query fails until the first workflow task has run, and while a killed
+    worker's sticky queue still holds the run, so failures count as "not yet".
+    """
+
     async def probe() -> RunState | None:
         try:
-            return await handle.query(LaneWorkflow.state)
-        except Exception:  # the first workflow task may not have run yet
+            return await handle.query(LaneWorkflow.state, rpc_timeout=timedelta(seconds=5))
+        except Exception:
             return None
 
-    return await eventually(
+    state = await eventually(
         probe, lambda s: s is not None and s.status.value in statuses, timeout=timeout
-    )  # type: ignore[return-value]
+    )
+    assert state is not None
+    return state
 
 
 def today() -> date:

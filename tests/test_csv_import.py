@@ -1,7 +1,7 @@
 """Tests of the CRM CSV import: the public sample export, and small hand-made files.
 
 The sample export lives outside the repository, in the shared datasets folder
-next to it (or under HANDRAIL_SHARED_DIR); its tests are skipped when it is absent.
+next to it or under HANDRAIL_SHARED_DIR. Its tests are skipped when it is absent.
 """
 
 import csv
@@ -45,7 +45,8 @@ GTX Pro,GTX,4821
 MG Special,MG,55
 """
 # Rows 1-4 are imported; rows 5-14 are rejected, each for one reason.
-PIPELINE_CSV = """opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
+PIPELINE_CSV = """\
+opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
 W1,Ada Stone,GTXPro,Acme,Won,2017-01-05,2017-03-01,4500
 W2,Ben Cole,MG Special,Acme,Won,2017-05-01,2017-06-30,60
 L1,Ada Stone,MG Special,Betamax,Lost,2017-02-01,2017-02-20,0
@@ -222,10 +223,13 @@ def test_sample_contract_value_rule(sample: tuple[ImportReport, SandboxAdapter])
 
 def test_sample_report_text(sample: tuple[ImportReport, SandboxAdapter]) -> None:
     report, _ = sample
-    text = report.format_text(max_details=5)
+    text = report.format_text(limit=5)
     assert "sales_pipeline.csv: 8,800 rows read" in text
     assert f"… and {len(report.issues) - 5:,} more" in text
     assert len(text.splitlines()) < 20
+    full = report.format_text(limit=None)
+    assert "… and" not in full
+    assert len(full.splitlines()) > len(report.issues)
 
 
 # Hand-made exports
@@ -321,7 +325,7 @@ def test_import_refuses_non_empty_sandbox(engine: Engine, tmp_path: Path) -> Non
 def test_import_missing_file_or_column(engine: Engine, tmp_path: Path) -> None:
     folder = write_export(tmp_path / "export")
     (folder / "products.csv").unlink()
-    with pytest.raises(CsvImportError, match="products.csv"):
+    with pytest.raises(CsvImportError, match=r"products\.csv"):
         import_crm_csv(engine, folder, anchor=ANCHOR)
 
     folder = write_export(tmp_path / "other", **{PIPELINE: "opportunity_id,sales_agent\nA,B\n"})

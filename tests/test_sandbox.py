@@ -2,7 +2,7 @@
 
 Every test that takes ``engine`` runs on SQLite and on PostgreSQL. The PostgreSQL
 case creates a throwaway database through the admin URL in
-HANDRAIL_TEST_POSTGRES_URL and drops it afterwards; it is skipped when the server
+HANDRAIL_TEST_POSTGRES_URL and drops it afterwards. It is skipped when the server
 cannot be reached.
 """
 
@@ -65,7 +65,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             pass
     except OperationalError as error:
         admin.dispose()
-        pytest.skip(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {error.orig}")
+        shown_url = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+        pytest.skip(f"PostgreSQL at {shown_url} is unreachable: {error.orig}")
     name = f"handrail_sbx_{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -171,19 +171,17 @@ def _confidence(facts: _Facts) -> tuple[float, list[Evidence]]:
     if facts.scalar("owner_id") is None:
         confidence -= 0.1
         caveats.append(Evidence(field="owner_id", observation="the renewal has no active owner"))
-    texts = [
-        str(row.get("body", ""))
-        for row in facts.rows("recent_meeting_notes") + facts.rows("recent_tickets")
-    ]
-    if any(INSTRUCTION_LIKE.search(text) for text in texts):
-        confidence -= 0.1
-        caveats.append(
-            Evidence(
-                field="recent_meeting_notes",
-                observation="a note or ticket contains instructions addressed to an assistant; "
-                "they were treated as data and ignored",
+    for field in ("recent_meeting_notes", "recent_tickets"):
+        if any(INSTRUCTION_LIKE.search(str(row.get("body", ""))) for row in facts.rows(field)):
+            confidence -= 0.1
+            caveats.append(
+                Evidence(
+                    field=field,
+                    observation="instructions addressed to an assistant were found and "
+                    "ignored; record text is data",
+                )
             )
-        )
+            break
     return round(min(0.95, max(0.3, confidence)), 2), caveats
 
 

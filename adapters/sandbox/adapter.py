@@ -1,9 +1,9 @@
 """The sandbox system of record: a small CRM and ERP in a SQL database.
 
 Reads select only the columns a caller names. Writes are checked the way a CRM
-checks an API call, and each applied write is stored under its idempotency key in
-the same transaction as the write itself, so a write is never applied without its
-key being stored, or the other way round.
+checks an API call. Each applied write is stored under its idempotency key in the
+same transaction as the write itself, so the write and its key commit together or
+not at all.
 """
 
 import logging
@@ -32,7 +32,7 @@ class SandboxAdapter:
         fail_after_apply: test hook. The next N applies that write something commit
             the write and its idempotency key, then raise
             ``Transient("timed out after apply")``, as a call that timed out after
-            the server had applied it. Defaults to 0, which never fails.
+            the server had applied it. Defaults to 0 (off).
     """
 
     system = "sandbox"
@@ -151,8 +151,8 @@ class SandboxAdapter:
     def find_applied(self, idempotency_key: str) -> WritebackResult | None:
         """Return the stored result of an earlier write with this key, or None if none was applied.
 
-        NOTE: a write that was later reverted is still returned, and the result
-        cannot say so, because ``WritebackResult`` has no field for it.
+        NOTE: a write that was later reverted is still returned, without any sign of
+        the revert, because ``WritebackResult`` has no field for it.
         """
         with _mapped_db_errors(), self.engine.connect() as connection:
             return stored_result(connection, idempotency_key)

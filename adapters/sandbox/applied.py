@@ -37,7 +37,7 @@ def record_write(
         )
         before = planned.before_image or {}
         rollback = Rollback(before_image={name: to_value(value) for name, value in before.items()})
-        after_image = json_values(planned.values)
+        after_image = _json_values(planned.values)
 
     result = WritebackResult(
         action_id=request.action_id,
@@ -108,11 +108,11 @@ def revert_write(connection: Connection, idempotency_key: str) -> bool:
 def _restore(
     connection: Connection, table: Table, applied: Row[Any], rollback: Rollback | None
 ) -> None:
-    """Restore the before-image of an update after checking nobody changed the record since."""
+    """Restore the before-image of an update, unless a field it set has changed since."""
     if rollback is None or rollback.before_image is None:
         raise RejectedByTarget(f"write {applied.idempotency_key!r} has no before-image to restore")
     before = {name: from_value(value) for name, value in rollback.before_image.items()}
-    after = python_values(applied.after_image or {})
+    after = _python_values(applied.after_image or {})
 
     columns = [table.c[name] for name in before]
     current = connection.execute(
@@ -129,9 +129,9 @@ def _restore(
     connection.execute(update(table).where(table.c.id == applied.record_id).values(before))
 
 
-def json_values(values: Mapping[str, Scalar]) -> dict[str, Any]:
+def _json_values(values: Mapping[str, Scalar]) -> dict[str, Any]:
     return {name: to_value(value).model_dump(mode="json") for name, value in values.items()}
 
 
-def python_values(values: Mapping[str, Any]) -> dict[str, Scalar]:
+def _python_values(values: Mapping[str, Any]) -> dict[str, Scalar]:
     return {name: from_value(_SCALAR_VALUE.validate_python(raw)) for name, raw in values.items()}

@@ -22,10 +22,10 @@ account's owner. Among won deals closed on the same latest date, the larger one
 wins, then the smaller opportunity id.
 
 Date shift: the export's dates are years old, so every date moves by the same
-whole number of days D = (anchor + 30 days - 365 days) - (latest won close date in
-the file). The latest renewal then falls on anchor + 30 days and every other
-renewal before it. Without any won deal, D moves the latest date in the file onto
-the anchor.
+whole number of days D = (anchor + 30 days - 365 days) - (latest close date of a
+won deal with an account). The latest renewal then falls on anchor + 30 days and
+every other renewal before it. Without any such deal, D moves the latest date in
+the pipeline onto the anchor.
 """
 
 from collections import defaultdict
@@ -140,7 +140,12 @@ def import_crm_csv(
 
 def date_shift(deals: list[Deal], anchor: date) -> tuple[int, str]:
     """Return the number of days to add to every date, and the rule in words."""
-    won = [deal.close_date for deal in deals if deal.stage == "Closed Won" and deal.close_date]
+    # Only won deals with an account lead to a contract, so only they place renewals.
+    won = [
+        deal.close_date
+        for deal in deals
+        if deal.stage == "Closed Won" and deal.account_id and deal.close_date
+    ]
     if won:
         latest = max(won)
         target = anchor + LATEST_RENEWAL_AFTER_ANCHOR
@@ -154,7 +159,9 @@ def date_shift(deals: list[Deal], anchor: date) -> tuple[int, str]:
     if not dates:
         return 0, "the pipeline has no dates to shift"
     latest = max(dates)
-    return (anchor - latest).days, f"no won deals; the latest date ({latest}) lands on the anchor"
+    return (anchor - latest).days, (
+        f"no won deal with an account, so the latest pipeline date ({latest}) lands on the anchor"
+    )
 
 
 def _shifted(day: date | None, shift: timedelta) -> date | None:

@@ -24,7 +24,6 @@ _STAGES = {
 class Deal:
     """An accepted row of the pipeline file, with dates as found in the file."""
 
-    row: int
     opportunity_id: str
     owner_id: str
     product: str | None
@@ -140,7 +139,6 @@ def _parse_deal(
             f"{row['deal_stage']} deal has no account; imported without one",
         )
     return Deal(
-        row=number,
         opportunity_id=opportunity_id,
         owner_id=agents[row["sales_agent"]],
         product=product,

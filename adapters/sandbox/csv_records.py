@@ -37,7 +37,7 @@ _SECTOR_FIXES = {"technolgy": "technology"}
 _LOCATION_FIXES = {"Philipines": "Philippines"}
 
 
-class CsvImportError(Exception):
+class CsvImportError(ValueError):
     """The export cannot be imported at all: a missing file or column, or a non-empty sandbox."""
 
 
@@ -123,7 +123,9 @@ def parse_teams(rows: list[dict[str, str]], log: IssueLog) -> tuple[list[dict], 
         else:
             log.add("repaired", number, agent, "no_manager", "no manager; imported without one")
         agents[agent] = number
-        ids[agent] = add_user(agent, "sales_rep", manager_id)
+        # A manager listed earlier is also an agent here: keep the one user.
+        if agent not in ids:
+            ids[agent] = add_user(agent, "sales_rep", manager_id)
     return users, {name: ids[name] for name in agents}
 
 
@@ -177,14 +179,22 @@ def parse_accounts(rows: list[dict[str, str]], log: IssueLog) -> list[dict]:
 def _segment(employees: str, revenue: str) -> str | None:
     if employees.isdigit():
         count = int(employees)
-        return "enterprise" if count >= 5_000 else "mid_market" if count >= 1_000 else "smb"
+        if count >= 5_000:
+            return "enterprise"
+        if count >= 1_000:
+            return "mid_market"
+        return "smb"
     try:
         millions = Decimal(revenue)
     except InvalidOperation:
         return None
     if not millions.is_finite() or millions < 0:
         return None
-    return "enterprise" if millions >= 1_000 else "mid_market" if millions >= 100 else "smb"
+    if millions >= 1_000:
+        return "enterprise"
+    if millions >= 100:
+        return "mid_market"
+    return "smb"
 
 
 def _repaired(
@@ -204,12 +214,12 @@ def _repaired(
     return fixed
 
 
-def _unique_email(name: str, taken: set[str]) -> str:
+def _unique_email(name: str, used_emails: set[str]) -> str:
     local = ".".join(re.sub(r"[^a-z0-9-]", "", part) for part in name.lower().split())
     email = f"{local or 'user'}@crm-import.example"
     suffix = 2
-    while email in taken:
+    while email in used_emails:
         email = f"{local}.{suffix}@crm-import.example"
         suffix += 1
-    taken.add(email)
+    used_emails.add(email)
     return email

@@ -12,8 +12,7 @@ IssueAction = Literal["repaired", "rejected"]
 class ImportIssue(BaseModel):
     """One row that was imported with a repair, or not imported at all.
 
-    ``row`` counts data rows from 1; the header is not counted, so row N is on
-    line N + 1 of the file.
+    ``row`` counts data rows from 1. The header and blank lines are not counted.
     """
 
     file: str
@@ -25,7 +24,7 @@ class ImportIssue(BaseModel):
 
 
 class ImportReport(BaseModel):
-    """What ``import_crm_csv`` read, wrote, repaired and rejected."""
+    """Outcome of one ``import_crm_csv`` call: counts, date shift, repaired and rejected rows."""
 
     folder: str
     anchor: date
@@ -52,12 +51,12 @@ class ImportReport(BaseModel):
             if issue.action == "repaired" and (file is None or issue.file == file)
         ]
 
-    def format_text(self, *, max_details: int = 20) -> str:
+    def format_text(self, *, limit: int | None = 20) -> str:
         """Format the report for a terminal: summary lines, then the first issues.
 
         Args:
-            max_details: how many repaired or rejected rows to list one by one.
-                Defaults to 20; the full list stays in ``issues``.
+            limit: how many repaired or rejected rows to list one by one, or None
+                for all of them. Defaults to 20; the full list is in ``issues``.
         """
         lines = [
             f"Imported the CRM export in {self.folder} (anchor {self.anchor.isoformat()}).",
@@ -79,17 +78,17 @@ class ImportReport(BaseModel):
 
         if self.issues:
             # Rejected rows first: they are the ones missing from the sandbox.
-            shown = (self.rejected() + self.repaired())[:max_details]
+            listed = (self.rejected() + self.repaired())[:limit]
             lines.append(
-                f"Details (row numbers count data rows from 1, without the header; "
-                f"first {len(shown):,} of {len(self.issues):,}):"
+                f"Details (rows count data rows from 1, without header and blank lines; "
+                f"first {len(listed):,} of {len(self.issues):,}):"
             )
-            for issue in shown:
+            for issue in listed:
                 label = f" {issue.record_id}" if issue.record_id else ""
                 lines.append(
                     f"  {issue.file} row {issue.row}{label}: {issue.action}: {issue.reason}"
                 )
-            hidden = len(self.issues) - len(shown)
+            hidden = len(self.issues) - len(listed)
             if hidden:
                 lines.append(f"  … and {hidden:,} more (full list in ImportReport.issues)")
         return "\n".join(lines)

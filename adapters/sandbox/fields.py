@@ -6,9 +6,10 @@ of the wrong type fails the same way everywhere: ``UnknownField`` for a name,
 """
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -32,7 +33,7 @@ from contracts.values import Scalar
 # Numeric(14, 2): at most 12 digits before the decimal point and 2 after.
 _MONEY_LIMIT = Decimal(10) ** 12
 _CENT = Decimal("0.01")
-_COMPARISONS = {
+_COMPARISONS: dict[str, Callable[[Column, Any], ColumnElement[bool]]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "lt": operator.lt,

@@ -48,7 +48,7 @@ RENEWAL_WINDOW_DAYS = 60
 
 
 class SeedSummary(BaseModel):
-    """What ``seed_sandbox`` wrote: rows per object and how many renewals fall in the window."""
+    """Outcome of ``seed_sandbox``: rows per object, and the number of renewals in the window."""
 
     anchor: date
     seed: int
@@ -230,7 +230,7 @@ class _Book(SeedRows):
             stage = stages[index % len(stages)]
             product = rng.choice(_PRODUCTS)
             if index == 0:
-                # An inbound lead nobody has matched to an account or sized yet.
+                # An inbound lead, not yet matched to an account or sized.
                 account_id, name, amount = None, f"Inbound lead: {product}", None
             else:
                 account_id = rng.choice(sorted(names))

@@ -9,7 +9,7 @@ Scenario accounts, all inside the window unless stated:
 - acc_001, acc_002, acc_003 healthy: usage up 8-15%, no ticket above sev-4, invoices paid (low).
 - acc_004, acc_005 moderate: usage down 10-20%, two open sev-3 tickets (medium).
 - acc_006 at risk, high value (240,000): usage down 35-50%, open sev-1, overdue invoices (high).
-- acc_007 at risk, below 100,000 (38,000): same signals; its renewal_risk still says "low" (high).
+- acc_007 at risk, below 100,000 (38,000): same signals, but renewal_risk is still "low" (high).
 - acc_008 missing owner: account.owner_id and the renewal's owner_id are empty.
 - acc_009 stale dates: last activity 150 days ago, close_date 20 days in the past, still open.
 - acc_010 ERP disagrees: ERP name "LARKSPUR TRADING LTD" and contract value 96,000 vs 120,000.
@@ -37,9 +37,9 @@ ErpState = Literal["match", "mismatch", "blocked", "overdue", "absent"]
 class AccountPlan:
     """How the seed builds one account, its contract, renewal and related records.
 
-    ``None`` in ``value`` (annual contract value in USD) or ``days`` (renewal date
-    minus anchor) means the seed draws it from its random generator; ``usage`` of
-    None means no usage data at all.
+    ``value`` is the annual contract value in USD and ``days`` the renewal date minus
+    the anchor. When either is None, the seed draws it from its random generator.
+    A ``usage`` of None means no usage data at all.
     """
 
     account_id: str
@@ -115,7 +115,7 @@ SCENARIO_ACCOUNTS: dict[str, list[str]] = {}
 for _plan in ACCOUNT_PLANS:
     SCENARIO_ACCOUNTS.setdefault(_plan.scenario, []).append(_plan.account_id)
 
-# Where the seed draws a renewal date, this is the range of days after the anchor.
+# Range of renewal dates, in days after the anchor, for plans whose ``days`` is None.
 RENEWAL_DAY_RANGES: dict[str, tuple[int, int]] = {
     "ordinary": (1, 59),
     "outside_window": (62, 120),

@@ -1,22 +1,26 @@
 """The ``handrail`` command line."""
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
 import typer
+from temporalio.service import RPCError
 
 from handrail import cli_events, cli_runs, cli_sandbox
 from handrail.cli_common import fail, load_settings, run, setup_logging
 from handrail.demo import run_demo
-from handrail.devserver import DevServerError, start_dev_server
+from handrail.devserver import DevServerError, ensure_search_attributes, start_dev_server
 from handrail.processes import stop_all
 from handrail.schedules import ensure_schedules
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
 from handrail.worker import build_runtime, run_worker
+
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="Handrail: durable, policy-checked AI-agent lanes for CRM and ERP systems of record.",
@@ -70,6 +74,11 @@ async def _serve_worker(settings: Settings) -> None:
     except TemporalUnavailable as err:
         fail(str(err))
     runtime = build_runtime(settings)
+    try:
+        await ensure_search_attributes(settings, client)
+    except RPCError as err:
+        # Temporal Cloud and locked-down clusters register attributes out of band.
+        logger.warning("could not check search attributes (%s); register them by hand", err.message)
     await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from adapters.sandbox.seed import seed_sandbox
 from handrail.devserver import start_dev_server
 from handrail.settings import Settings
 from handrail.worker import Runtime, build_runtime
-from tests.helpers import test_settings, today
+from tests.helpers import make_settings, today
 
 
 def free_port() -> int:
@@ -51,7 +51,7 @@ async def client(temporal_address: str) -> Client:
 
 @pytest.fixture
 def settings(tmp_path: Path, temporal_address: str) -> Settings:
-    return test_settings(tmp_path, temporal_address)
+    return make_settings(tmp_path, temporal_address)
 
 
 @pytest.fixture

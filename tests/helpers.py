@@ -51,7 +51,7 @@ async def running_worker(client: Client, runtime: Runtime) -> AsyncIterator[None
         await asyncio.wait_for(task, timeout=30)
 
 
-def test_settings(data_dir: Path, address: str, **overrides: object) -> Settings:
+def make_settings(data_dir: Path, address: str, **overrides: object) -> Settings:
     """Settings on a private data folder with a random task queue."""
     values: dict[str, object] = {
         "data_dir": data_dir,

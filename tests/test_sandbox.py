@@ -6,7 +6,6 @@ HANDRAIL_TEST_POSTGRES_URL and drops it afterwards. It is skipped when the serve
 cannot be reached.
 """
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,8 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, event, text
 
 from adapters.base import (
     Conflict,
@@ -43,12 +41,10 @@ from contracts import (
     WritebackRequest,
 )
 from contracts.values import ScalarValue
+from tests.pg import throwaway_database
 
 ANCHOR = date(2026, 12, 4)
 WINDOW_END = ANCHOR + timedelta(days=60)
-POSTGRES_ADMIN_URL = os.environ.get(
-    "HANDRAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -59,26 +55,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
 
-    admin = make_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect():
-            pass
-    except OperationalError as error:
-        admin.dispose()
-        shown_url = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
-        pytest.skip(f"PostgreSQL at {shown_url} is unreachable: {error.orig}")
-    name = f"handrail_sbx_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
-    engine = make_engine(url.render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database("handrail_sbx") as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

@@ -231,11 +231,10 @@ def _usage(bundle: _Bundle, account_id: str, today: date) -> None:
     trend: Decimal | None = None
     if len(rows) >= 2:
         first, last = rows[0], rows[-1]
-        before = Decimal(int(first["active_users"] or 0))
+        before = Decimal(str(first["active_users"] or 0))
         if before > 0:
-            trend = ((Decimal(int(last["active_users"] or 0)) - before) / before * 100).quantize(
-                Decimal("0.1")
-            )
+            after = Decimal(str(last["active_users"] or 0))
+            trend = ((after - before) / before * 100).quantize(Decimal("0.1"))
     bundle.put("usage_trend_pct", trend, sources)
     bundle.put_rows(
         "usage_months",
@@ -328,7 +327,7 @@ def _erp(bundle: _Bundle, account: Row, account_id: str) -> None:
         and crm_value.value.type == "decimal"
         and isinstance(erp_value, Decimal)
     ):
-        crm_amount = crm_value.value.value  # type: ignore[union-attr]
+        crm_amount = crm_value.value.value
         if crm_amount and abs(erp_value - crm_amount) / crm_amount > VALUE_TOLERANCE:
             disagreements.append({"field": "contract_value", "crm": crm_amount, "erp": erp_value})
     if customer["status"] in ("blocked", "inactive"):

@@ -136,10 +136,10 @@ def describe_state(state: RunState) -> str:
                     lines.append(f"           {name} = {shown:.120}")
             for hit in decision.hits:
                 lines.append(f"           - {hit.rule_id}: {hit.reason}")
-    for decision in state.decisions:
-        reviewer = f"{decision.reviewer_id} ({decision.reviewer_role})"
-        note = f": {decision.note}" if decision.note else ""
-        lines.append(f"\nReview: {decision.outcome.value} by {reviewer}{note}")
+    for review in state.decisions:
+        reviewer = f"{review.reviewer_id} ({review.reviewer_role})"
+        note = f": {review.note}" if review.note else ""
+        lines.append(f"\nReview: {review.outcome.value} by {reviewer}{note}")
     if state.writes:
         lines.append("\nWrites")
         for write in state.writes:

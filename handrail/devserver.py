@@ -169,7 +169,7 @@ async def ensure_search_attributes(settings: Settings, client: Client | None = N
         ListSearchAttributesRequest(namespace=settings.temporal_namespace)
     )
     missing: dict[str, IndexedValueType.ValueType] = {
-        key.name: key.indexed_value_type
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
         for key in search_attributes.ALL_KEYS
         if key.name not in existing.custom_attributes
     }

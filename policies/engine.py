@@ -349,7 +349,7 @@ def _scalar(context: ContextBundle, name: str) -> object:
     entry = context.fields.get(name)
     if entry is None or entry.value.type == "records":
         return None
-    return from_value(entry.value)  # type: ignore[arg-type]
+    return from_value(entry.value)
 
 
 def _is_missing(context: ContextBundle, name: str) -> bool:

@@ -17,10 +17,10 @@ from handrail.runs import decide
 from handrail.settings import Settings
 from handrail.worker import Runtime, build_runtime
 from tests.helpers import (
+    make_settings,
     renewal_event,
     renewal_opportunity,
     running_worker,
-    make_settings,
     today,
     wait_for_status,
 )

@@ -108,6 +108,10 @@ class LaneWorkflow:
         self._audit: list[AuditEntry] = []
         self._audit_seq = 0
 
+    async def run(self, input: LaneInput) -> LaneResult:
+        """Run the lane; each subclass overrides this with ``@workflow.run``."""
+        raise NotImplementedError
+
     @workflow.query
     def state(self) -> RunState:
         return self._state
@@ -526,4 +530,6 @@ def _error_type(err: ActivityError) -> str | None:
 
 def _error_message(err: ActivityError) -> str:
     cause = err.cause
-    return cause.message if cause is not None else str(err)
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or err)

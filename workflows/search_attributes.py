@@ -15,7 +15,15 @@ SOURCE_SYSTEM = SearchAttributeKey.for_keyword("HandrailSourceSystem")
 ACCOUNT_ID = SearchAttributeKey.for_keyword("HandrailAccountId")
 NEEDS_REVIEW = SearchAttributeKey.for_bool("HandrailNeedsReview")
 
-ALL_KEYS = [LANE, STATUS, STATUS_REASON, RISK_LEVEL, SOURCE_SYSTEM, ACCOUNT_ID, NEEDS_REVIEW]
+ALL_KEYS: list[SearchAttributeKey] = [
+    LANE,
+    STATUS,
+    STATUS_REASON,
+    RISK_LEVEL,
+    SOURCE_SYSTEM,
+    ACCOUNT_ID,
+    NEEDS_REVIEW,
+]
 
 
 def cli_flags() -> list[str]:

@@ -50,8 +50,8 @@ READS: dict[str, frozenset[str]] = {
 
 # Free text is cut so one long ticket cannot crowd out the rest of the context.
 MAX_TEXT = 500
-# The ERP's billed value may differ this much from the CRM contract before the
-# two systems are said to disagree.
+# Relative difference between the ERP's billed value and the CRM contract value
+# above which the two systems count as disagreeing.
 VALUE_TOLERANCE = Decimal("0.10")
 
 

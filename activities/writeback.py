@@ -45,7 +45,7 @@ class WritebackActivities:
         try:
             result = system.apply(request)
         except (RejectedByTarget, Conflict, AuthFailed) as err:
-            # The target said no: retrying the same request cannot succeed.
+            # The target rejected the request, so retrying it cannot succeed.
             result = WritebackResult(
                 action_id=request.action_id,
                 idempotency_key=request.idempotency_key,

@@ -13,7 +13,7 @@ class Contract(Strict):
     """A top-level message that crosses a process boundary.
 
     ``schema_version`` lets a reader of an old Temporal history or audit row tell
-    which shape it is looking at; new fields are added with defaults so that old
+    which shape it is looking at. New fields are added with defaults so that old
     payloads still validate.
     """
 

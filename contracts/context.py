@@ -7,7 +7,7 @@ from contracts.values import FieldValue
 
 
 class SourceRef(Strict):
-    """Where one context value came from."""
+    """The source of one context value: system, object, record id and field."""
 
     system: str
     object: str

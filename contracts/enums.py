@@ -55,7 +55,7 @@ class Operation(StrEnum):
 
 
 class ActionKind(StrEnum):
-    """What an action does, in business terms; policy rules key on this."""
+    """The business meaning of an action; policy rules are keyed on it."""
 
     INTERNAL_NOTE = "internal_note"
     FOLLOW_UP_TASK = "follow_up_task"

@@ -1,4 +1,4 @@
-"""What the agent proposes. The agent never chooses permissions: policy does."""
+"""Agent proposals. The agent never chooses permissions, because policy does."""
 
 from pydantic import Field
 

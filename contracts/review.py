@@ -34,7 +34,7 @@ class ReviewDecision(Contract):
 
 
 class ReviewReceipt(Contract):
-    """What the decide Update returns once the decision is recorded."""
+    """The result of the decide Update once the decision is recorded."""
 
     accepted: bool
     proposal_version: int

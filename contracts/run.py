@@ -15,7 +15,7 @@ from contracts.writeback import WritebackResult
 
 
 class LaneRunSettings(Strict):
-    """Lane settings captured when the run starts, so a replay sees the values the run used."""
+    """Lane settings captured when the run starts, so a replay uses the values the run used."""
 
     mode: RolloutMode
     review_sla: timedelta = Field(description="how long a run waits for a reviewer in total")
@@ -38,7 +38,7 @@ class LaneResult(Contract):
 
 
 class RunState(Contract):
-    """What the ``state`` query returns: enough for a reviewer to decide."""
+    """The result of the ``state`` query: everything a reviewer needs to decide."""
 
     workflow_id: str
     lane: str

@@ -121,7 +121,12 @@ def main() -> None:
         app()
         code: int = 0
     except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if exit_.code is None:
+            code = 0
+        elif isinstance(exit_.code, int):
+            code = exit_.code
+        else:
+            code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     # NOTE: with temporalio 1.35, interpreter shutdown after a failed connect

@@ -73,7 +73,7 @@ async def get_state(
 
     Raises:
         RunNotFound: no workflow with that id.
-        RPCError: no worker answered within ``rpc_timeout``, among other failures.
+        RPCError: the query timed out after ``rpc_timeout`` (no worker), among others.
     """
     handle = client.get_workflow_handle(workflow_id)
     try:

@@ -10,9 +10,9 @@ from handrail.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# A probe gives up after a few quick attempts; a call still in flight inside
-# the SDK's core when the process exits can abort the interpreter, so probes
-# must finish on their own instead of being cancelled by a timeout.
+# A probe gives up after a few quick attempts. It must finish on its own rather
+# than be cancelled by a timeout, because a call still in flight inside the
+# SDK's core when the process exits can abort the interpreter.
 PROBE_RETRIES = RetryConfig(initial_interval_millis=100, max_interval_millis=500, max_retries=3)
 
 
@@ -24,7 +24,7 @@ async def connect(settings: Settings) -> Client:
     """Connect to the configured Temporal server with the pydantic data converter.
 
     Raises:
-        TemporalUnavailable: no server answered the health check.
+        TemporalUnavailable: the health check failed.
     """
     if not await is_serving(settings.address, settings.temporal_namespace):
         raise TemporalUnavailable(
@@ -39,7 +39,7 @@ async def connect(settings: Settings) -> Client:
 
 
 async def is_serving(address: str, namespace: str = "default") -> bool:
-    """Return True when a Temporal frontend answers a health check at ``address``."""
+    """Return True when the Temporal frontend at ``address`` passes a health check."""
     try:
         client = await Client.connect(address, namespace=namespace, retry_config=PROBE_RETRIES)
         return await client.service_client.check_health()

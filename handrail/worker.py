@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """What the worker's activities share: databases, systems of record and lanes."""
+    """Resources the worker's activities share: databases, systems of record and lanes."""
 
     settings: Settings
     app_engine: Engine
@@ -92,7 +92,7 @@ def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor
                 activities=[writeback.write_back],
                 activity_executor=executor,
                 # A server-side limit shared by every worker on this queue, so
-                # the target's API budget holds however many workers run.
+                # the target's API budget is kept however many workers run.
                 max_task_queue_activities_per_second=settings.write_rate_per_second,
             )
         )

@@ -49,7 +49,7 @@ class WritableTarget:
 
 @dataclass(frozen=True)
 class LanePolicy:
-    """What one lane may write and when a person must look first."""
+    """A lane's writable targets and the thresholds that send its actions to a reviewer."""
 
     lane: str
     targets: tuple[WritableTarget, ...]
@@ -92,7 +92,7 @@ class LanePolicy:
 
 
 # Terms that put money, credit, tax, contract or legal matters into generated
-# text; a person reads such text before it lands in the system of record.
+# text. A person reads such text before it lands in the system of record.
 SENSITIVE_TERMS = re.compile(
     r"\b(payments?|invoices?|overdue|credits?|refunds?|discounts?|pric(e|es|ing)|tax(es)?|"
     r"contracts?|legal|lawsuits?|litigation|terminat\w*|penalt\w*|banks?|iban|wires?)\b"

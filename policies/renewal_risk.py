@@ -1,4 +1,4 @@
-"""What the renewal-risk lane may write: a note, a follow-up task and the risk field."""
+"""Writable targets of the renewal-risk lane: a note, a follow-up task and the risk field."""
 
 from decimal import Decimal
 

@@ -124,7 +124,7 @@ async def wait_for_status(
     """Query the run until its status is one of ``statuses``.
 
     A query fails until the first workflow task has run, and while a killed
-    worker's sticky queue still holds the run, so failures count as "not yet".
+    worker's sticky queue still owns the run, so failures count as "not yet".
     """
 
     async def probe() -> RunState | None:

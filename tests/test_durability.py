@@ -148,7 +148,7 @@ async def test_killed_worker_resumes_review(
         worker.wait(timeout=10)
 
         worker = _worker_process(settings, log)
-        # The run is back once a new worker answers queries for it.
+        # The run is back once a new worker replies to queries for it.
         await wait_for_status(handle, "needs_review", timeout=60)
         await decide(
             client,

@@ -1,8 +1,8 @@
 """The shared lane skeleton: every lane workflow subclasses ``LaneWorkflow``.
 
-One run: fetch context, propose, evaluate policy, wait for a reviewer when policy
-or the rollout mode asks for one, write back, audit. Workflow code is
-deterministic; all I/O happens in activities.
+One run fetches context, proposes, evaluates policy, waits for a reviewer when
+policy or the rollout mode requires one, writes back and audits. Workflow code
+is deterministic, and all I/O happens in activities.
 """
 
 import asyncio
@@ -253,7 +253,7 @@ class LaneWorkflow:
             )
             return await self._finish(RunStatus.SKIPPED, StatusReason.SHADOW_MODE)
 
-        # Wait for a reviewer when policy or the rollout mode asks for one.
+        # Wait for a reviewer when policy or the rollout mode requires one.
         approved_by: str | None = None
         success_reason = StatusReason.AUTO_APPROVED
         needs_review = mode in (RolloutMode.DRAFT, RolloutMode.ASSISTED) or any(

@@ -11,7 +11,7 @@ Risk points, summed from the context bundle:
 5 points or more is high risk, 2 to 4 medium, otherwise low. Confidence starts at
 0.9 and drops for missing usage data (0.2), systems that disagree (0.15), no
 meeting notes (0.1), a missing owner (0.1) and instruction-like text in notes or
-tickets (0.1); it stays between 0.3 and 0.95.
+tickets (0.1). It stays between 0.3 and 0.95.
 
 Actions: the risk field when it changes; for medium and high risk also an
 internal note with the evidence and a follow-up task for the owner, due in 3
@@ -64,9 +64,11 @@ class OfflineRenewalReasoner:
             )
 
         points, evidence = _score(facts, now.date())
-        level = (
-            RiskLevel.HIGH if points >= 5 else RiskLevel.MEDIUM if points >= 2 else RiskLevel.LOW
-        )
+        level = RiskLevel.LOW
+        if points >= 5:
+            level = RiskLevel.HIGH
+        elif points >= 2:
+            level = RiskLevel.MEDIUM
         confidence, caveats = _confidence(facts)
         evidence += caveats
         account = facts.scalar("account_name") or "this account"

@@ -93,9 +93,9 @@ async def main(runs: int) -> None:
     print(f"runs: {runs} (3 writes each)")
     print(f"submit rate: {runs / (submitted - began):.1f} events/s")
     print(f"throughput: {runs / (done - began):.1f} runs/s end to end ({done - began:.1f} s)")
-    print(
-        f"latency s: p50 {statistics.median(latencies):.2f}  p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f}  max {latencies[-1]:.2f}"
-    )
+    p50 = statistics.median(latencies)
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(f"latency s: p50 {p50:.2f}  p95 {p95:.2f}  max {latencies[-1]:.2f}")
     print(f"peak RSS of the submitter and worker process: {peak_mib:.0f} MiB")
 
 

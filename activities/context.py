@@ -22,14 +22,15 @@ class ContextActivities:
     def fetch_context(self, input: FetchContextInput) -> ContextBundle:
         """Read the lane's declared fields for the event's record, with their sources."""
         binding = self._lanes.get(input.lane)
-        system = self._systems.get(binding.source_system)
+        spec = binding.spec
+        system = self._systems.get(spec.source_system)
         if system is None:
             raise ApplicationError(
-                f"no adapter configured for system {binding.source_system!r}",
+                f"no adapter configured for system {spec.source_system!r}",
                 type="UnknownTarget",
                 non_retryable=True,
             )
-        reader = ScopedReader(system, binding.reads, datetime.now(UTC))
+        reader = ScopedReader(system, spec.reads, datetime.now(UTC))
         try:
             bundle = binding.build_context(reader, input.event, reader.fetched_at)
         except AdapterError as err:
@@ -42,4 +43,4 @@ class ContextActivities:
         activity.logger.info(
             "context fetched: %d fields, %d missing", len(bundle.fields), len(bundle.missing)
         )
-        return bundle.model_copy(update={"policy_snippets": list(binding.policy_snippets)})
+        return bundle.model_copy(update={"policy_snippets": list(spec.policy_snippets)})

@@ -16,7 +16,7 @@ class PolicyActivities:
     @activity.defn(name="evaluate_policy")
     def evaluate_policy(self, input: PolicyInput) -> PolicyDecision:
         """Decide allow, review or block for every proposed action."""
-        policy = self._lanes.get(input.lane).policy
+        policy = self._lanes.get(input.lane).spec.policy
         decision = evaluate(input.proposal, input.context, policy, now=datetime.now(UTC))
         activity.logger.info(
             "policy %s: %s",

@@ -1,70 +1,48 @@
 """The scan activity: find records entering a lane's window and submit one event each."""
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import adapter_failure
-from adapters.base import AdapterError, Filter, SystemOfRecord
+from activities.errors import UNKNOWN_LANE, adapter_failure
+from activities.lanes import LaneRegistry
+from adapters.base import AdapterError, SystemOfRecord
 from contracts import EventEnvelope, ScanInput, ScanResult
-from workflows.renewal_risk import RENEWAL_WINDOW_STARTED
 
 Submit = Callable[[EventEnvelope], Awaitable[bool]]
 """Submits one event; returns True when it was a duplicate delivery."""
 
 
 class ScanActivities:
-    def __init__(self, systems: Mapping[str, SystemOfRecord], submit: Submit) -> None:
+    def __init__(
+        self, lanes: LaneRegistry, systems: Mapping[str, SystemOfRecord], submit: Submit
+    ) -> None:
+        self._lanes = lanes
         self._systems = systems
         self._submit = submit
 
     @activity.defn(name="scan_window")
     async def scan_window(self, input: ScanInput) -> ScanResult:
-        """Emit ``renewal_window_started`` for renewals due within the window.
-
-        The idempotency key is the opportunity and its renewal date, so a daily
-        scan emits each renewal once, and a moved renewal date starts a new run.
-        """
-        if input.lane != "renewal_risk":
+        """Run the lane's scan and submit each event it finds; duplicates are counted."""
+        binding = self._lanes.get(input.lane)
+        if binding.scan is None:
             raise ApplicationError(
-                f"no window scan for lane {input.lane!r}", type="UnknownLane", non_retryable=True
+                f"lane {input.lane!r} has no scan", type=UNKNOWN_LANE, non_retryable=True
             )
         as_of = input.as_of or datetime.now(UTC).date()
-        system = self._systems["sandbox"]
+        system = self._systems[binding.spec.source_system]
         try:
-            rows = system.query(
-                "opportunity",
-                fields=["account_id", "owner_id", "renewal_date", "stage"],
-                where=[
-                    Filter("renewal_date", "gt", as_of),
-                    Filter("renewal_date", "le", as_of + timedelta(days=input.window_days)),
-                ],
-                order_by="renewal_date",
-                limit=5000,
+            events = binding.scan(
+                system, input.model_copy(update={"as_of": as_of}), activity.info().workflow_id or ""
             )
         except AdapterError as err:
-            raise adapter_failure(err, what="renewal window query") from err
+            raise adapter_failure(err, what=f"{input.lane} scan query") from err
 
         started = duplicates = failed = 0
         workflow_ids: list[str] = []
-        occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
-        for row in rows:
-            opp_id = str(row["id"])
-            event = EventEnvelope(
-                event_id=f"scan:{as_of.isoformat()}:{opp_id}",
-                event_type=RENEWAL_WINDOW_STARTED,
-                source_system=system.system,
-                source_record_type="opportunity",
-                source_record_id=opp_id,
-                occurred_at=occurred_at,
-                received_at=datetime.now(UTC),
-                account_id=row["account_id"] if isinstance(row["account_id"], str) else None,
-                workflow=input.lane,
-                idempotency_key=f"{system.system}:{opp_id}:{row['renewal_date']}",
-                correlation_id=activity.info().workflow_id,
-            )
+        for event in events:
             try:
                 duplicate = await self._submit(event)
             except Exception:  # one bad record must not stop the scan
@@ -76,9 +54,10 @@ class ScanActivities:
             workflow_ids.append(event.workflow_id)
             activity.heartbeat(started + duplicates + failed)
         activity.logger.info(
-            "scan %s: %d in window, %d started, %d duplicates, %d failed",
+            "scan %s %s: %d found, %d started, %d duplicates, %d failed",
+            input.lane,
             as_of,
-            len(rows),
+            len(events),
             started,
             duplicates,
             failed,
@@ -86,7 +65,7 @@ class ScanActivities:
         return ScanResult(
             lane=input.lane,
             as_of=as_of,
-            found=len(rows),
+            found=len(events),
             started=started,
             duplicates=duplicates,
             failed=failed,

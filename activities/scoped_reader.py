@@ -30,6 +30,11 @@ class ScopedReader:
         if undeclared:
             raise UndeclaredRead(f"fields not declared for {object_name}: {', '.join(undeclared)}")
 
+    def declared(self, object_name: str) -> list[str]:
+        """Return the fields the lane declared for an object, sorted."""
+        self._check(object_name, [])
+        return sorted(self._reads[object_name])
+
     def read(self, object_name: str, record_id: str, fields: Sequence[str]) -> Row:
         self._check(object_name, fields)
         return self._adapter.read(object_name, record_id, fields)

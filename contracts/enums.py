@@ -60,6 +60,8 @@ class ActionKind(StrEnum):
     INTERNAL_NOTE = "internal_note"
     FOLLOW_UP_TASK = "follow_up_task"
     RISK_FIELD = "risk_field"
+    # A non-final workflow status on a record (e.g. a bill's review status).
+    REVIEW_STATUS = "review_status"
     LEAD_SCORE = "lead_score"
     DEAL_FIELD = "deal_field"
     CREDIT_STATUS = "credit_status"

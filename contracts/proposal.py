@@ -29,6 +29,9 @@ class AgentProposal(Contract):
     summary: str
     risk_level: RiskLevel | None = None
     classification: str | None = None
+    recommendation: str | None = Field(
+        default=None, description="the agent's recommended next step, e.g. a routing queue"
+    )
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: list[Evidence] = Field(default_factory=list)
     actions: list[ProposedAction] = Field(default_factory=list)

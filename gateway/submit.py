@@ -21,7 +21,7 @@ from handrail.db import EventReceipt, utcnow
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable
 from workflows.catalog import LANE_WORKFLOWS
-from workflows.lane import LaneSpec
+from workflows.spec import LaneSpec
 
 logger = logging.getLogger(__name__)
 

@@ -12,28 +12,35 @@ from temporalio.client import (
 
 from contracts import ScanInput
 from handrail.settings import Settings
+from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
 
 logger = logging.getLogger(__name__)
 
-RENEWAL_SCAN_SCHEDULE_ID = "renewal_risk-window-scan"
+
+def schedule_id(lane: str) -> str:
+    return f"{lane}-window-scan"
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """Create the daily renewal-window scan unless a schedule with its id exists."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            WindowScanWorkflow.run,
-            ScanInput(lane="renewal_risk", window_days=settings.renewal_window_days),
-            id="renewal_risk-scan",
-            task_queue=settings.task_queue,
-        ),
-        spec=ScheduleSpec(cron_expressions=[settings.renewal_scan_cron]),
-    )
-    try:
-        await client.create_schedule(RENEWAL_SCAN_SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        return
-    logger.info(
-        "created schedule %s (%s UTC)", RENEWAL_SCAN_SCHEDULE_ID, settings.renewal_scan_cron
-    )
+    """Create each lane's scan schedule unless a schedule with its id exists."""
+    for lane in LANE_WORKFLOWS.values():
+        spec = lane.spec
+        overrides = settings.lanes.get(spec.name)
+        cron = (overrides and overrides.scan_cron) or spec.scan_cron
+        if spec.scan is None or cron is None:
+            continue
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                WindowScanWorkflow.run,
+                ScanInput(lane=spec.name, window_days=settings.renewal_window_days),
+                id=f"{spec.name}-scan",
+                task_queue=settings.task_queue,
+            ),
+            spec=ScheduleSpec(cron_expressions=[cron]),
+        )
+        try:
+            await client.create_schedule(schedule_id(spec.name), schedule)
+        except ScheduleAlreadyRunningError:
+            continue
+        logger.info("created schedule %s (%s UTC)", schedule_id(spec.name), cron)

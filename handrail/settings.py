@@ -17,6 +17,7 @@ class LaneOverrides(BaseModel):
     mode: RolloutMode | None = None
     review_sla: timedelta | None = None
     escalate_after: timedelta | None = None
+    scan_cron: str | None = Field(default=None, description="cron (UTC) of the lane's scan")
 
 
 class Settings(BaseSettings):
@@ -61,7 +62,6 @@ class Settings(BaseSettings):
         }
     )
     lanes: dict[str, LaneOverrides] = Field(default_factory=dict)
-    renewal_scan_cron: str = "0 6 * * *"
     renewal_window_days: int = Field(default=60, ge=1, le=365)
 
     @field_validator("temporal_host")

@@ -24,7 +24,6 @@ from adapters.sandbox.db import make_engine as make_sandbox_engine
 from contracts import EventEnvelope
 from gateway.submit import submit_event
 from handrail import db
-from handrail.lanes import default_registry
 from handrail.settings import Settings
 from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
@@ -50,7 +49,8 @@ def build_runtime(settings: Settings, systems: dict[str, SystemOfRecord] | None 
         sandbox_engine = make_sandbox_engine(settings.sandbox_database_url)
         create_sandbox_schema(sandbox_engine)
         systems = {"sandbox": SandboxAdapter(sandbox_engine)}
-    return Runtime(settings, app_engine, systems, default_registry())
+    lanes = LaneRegistry.from_specs([lane.spec for lane in LANE_WORKFLOWS.values()])
+    return Runtime(settings, app_engine, systems, lanes)
 
 
 def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor) -> list[Worker]:
@@ -65,7 +65,7 @@ def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor
     reasoning = ReasoningActivities(runtime.lanes)
     policy = PolicyActivities(runtime.lanes)
     audit = AuditActivities(runtime.app_engine)
-    scan = ScanActivities(runtime.systems, submit)
+    scan = ScanActivities(runtime.lanes, runtime.systems, submit)
     writeback = WritebackActivities(runtime.app_engine, runtime.systems)
 
     workers = [

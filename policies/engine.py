@@ -24,7 +24,7 @@ from contracts import (
     RuleHit,
     Verdict,
 )
-from contracts.values import NullValue, TextValue, from_value
+from contracts.values import NullValue, RecordsValue, TextValue, from_value
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,20 @@ class WritableTarget:
 
 
 @dataclass(frozen=True)
+class FlagTrigger:
+    """A review trigger on a context field: it fires when the field is true or a non-empty list.
+
+    ``reviewer_roles``, when set, replaces the roles that may approve the run's
+    actions, so a finance flag makes every action a finance decision.
+    """
+
+    rule_id: str
+    field: str
+    reason: str
+    reviewer_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LanePolicy:
     """A lane's writable targets and the thresholds that send its actions to a reviewer."""
 
@@ -61,6 +75,7 @@ class LanePolicy:
     max_task_due_days: int = 30
     default_reviewer_roles: tuple[str, ...] = ("revops",)
     finance_roles: tuple[str, ...] = ("finance",)
+    flag_triggers: tuple[FlagTrigger, ...] = ()
 
     def version(self) -> str:
         """Return the content hash of this policy together with the default rules."""
@@ -86,6 +101,9 @@ class LanePolicy:
             "disagreement_field": self.disagreement_field,
             "max_task_due_days": self.max_task_due_days,
             "roles": [list(self.default_reviewer_roles), list(self.finance_roles)],
+            "flag_triggers": [
+                [f.rule_id, f.field, f.reason, list(f.reviewer_roles)] for f in self.flag_triggers
+            ],
         }
         canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -137,8 +155,10 @@ def evaluate(
 ) -> PolicyDecision:
     """Decide every proposed action against the lane's policy and the default rules."""
     run_hits = _review_triggers(proposal, context, policy)
+    run_roles = _trigger_roles(context, policy)
     decisions = [
-        _decide_action(action, context, policy, run_hits, now) for action in proposal.actions
+        _decide_action(action, context, policy, run_hits, run_roles, now)
+        for action in proposal.actions
     ]
     return PolicyDecision(
         policy_version=policy.version(),
@@ -187,7 +207,27 @@ def _review_triggers(
                     f"the systems of record disagree on {len(rows)} value(s)",
                 )
             )
+    for trigger in policy.flag_triggers:
+        if _flag_set(context, trigger.field):
+            hits.append(_review(trigger.rule_id, trigger.reason))
     return hits
+
+
+def _trigger_roles(context: ContextBundle, policy: LanePolicy) -> list[str]:
+    """Return the reviewer roles a fired flag trigger demands, or [] if none does."""
+    for trigger in policy.flag_triggers:
+        if trigger.reviewer_roles and _flag_set(context, trigger.field):
+            return list(trigger.reviewer_roles)
+    return []
+
+
+def _flag_set(context: ContextBundle, name: str) -> bool:
+    entry = context.fields.get(name)
+    if entry is None:
+        return False
+    if isinstance(entry.value, RecordsValue):
+        return bool(entry.value.rows)
+    return from_value(entry.value) is True
 
 
 def _decide_action(
@@ -195,6 +235,7 @@ def _decide_action(
     context: ContextBundle,
     policy: LanePolicy,
     run_hits: list[RuleHit],
+    run_roles: list[str],
     now: datetime,
 ) -> ActionDecision:
     hits = _check_target(action, context, policy)
@@ -210,6 +251,8 @@ def _decide_action(
             hits.append(RuleHit(rule_id=rule_id, verdict=verdict, reason=reason))
         if action.kind == ActionKind.CREDIT_STATUS:
             roles = list(policy.finance_roles)
+        if run_roles:
+            roles = run_roles
         hits += _check_text(action)
         hits += run_hits
     if not hits:

@@ -1,7 +1,8 @@
 """The lanes this deployment runs, by name."""
 
-from workflows.lane import LaneSpec, LaneWorkflow
+from workflows.lane import LaneWorkflow
 from workflows.renewal_risk import RenewalRiskWorkflow
+from workflows.spec import LaneSpec
 
 LANE_WORKFLOWS: dict[str, type[LaneWorkflow]] = {
     RenewalRiskWorkflow.spec.name: RenewalRiskWorkflow,

@@ -8,7 +8,6 @@ is deterministic, and all I/O happens in activities.
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
@@ -51,19 +50,7 @@ with workflow.unsafe.imports_passed_through():
         WriteErrorKind,
     )
     from workflows import search_attributes as sa
-
-
-@dataclass(frozen=True)
-class LaneSpec:
-    """Workflow-side facts about a lane; the activity side is bound in ``activities.lanes``."""
-
-    name: str
-    event_types: tuple[str, ...]
-    default_mode: RolloutMode
-    review_sla: timedelta
-    escalate_after: timedelta
-    reviewer_roles: tuple[str, ...]
-    target_systems: tuple[str, ...]
+    from workflows.spec import LaneSpec
 
 
 READ_RETRY = RetryPolicy(

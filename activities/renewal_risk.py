@@ -1,52 +1,26 @@
-"""Context for the renewal-risk lane: the declared fields of one renewal opportunity.
+"""Context and window scan of the renewal-risk lane.
+
+The context is the declared fields of one renewal opportunity.
 
 Each value records the object, record id and field it came from.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from activities.scoped_reader import ScopedReader
-from adapters.base import Filter, Row
+from adapters.base import Filter, Row, SystemOfRecord
 from contracts import (
     ContextBundle,
     ContextField,
     EventEnvelope,
     RecordRef,
     RecordsValue,
+    ScanInput,
     SourceRef,
     to_value,
 )
 from contracts.values import NullValue
-
-READS: dict[str, frozenset[str]] = {
-    "opportunity": frozenset(
-        {
-            "account_id",
-            "name",
-            "type",
-            "stage",
-            "amount",
-            "close_date",
-            "renewal_date",
-            "forecast_category",
-            "owner_id",
-            "contract_id",
-            "renewal_risk",
-            "last_activity_date",
-        }
-    ),
-    "account": frozenset({"name", "segment", "owner_id", "erp_customer_id"}),
-    "user": frozenset({"name", "email", "active"}),
-    "contract": frozenset({"annual_value", "start_date", "end_date"}),
-    "support_ticket": frozenset(
-        {"account_id", "subject", "body", "severity", "status", "opened_at"}
-    ),
-    "usage_summary": frozenset({"account_id", "month", "active_users", "licensed_seats"}),
-    "meeting_note": frozenset({"account_id", "meeting_date", "body"}),
-    "erp_customer": frozenset({"name", "status", "contract_value"}),
-    "ar_invoice": frozenset({"erp_customer_id", "amount", "due_date", "paid", "credit_hold"}),
-}
 
 # Free text is cut so one long ticket cannot crowd out the rest of the context.
 MAX_TEXT = 500
@@ -82,7 +56,7 @@ def build_context(reader: ScopedReader, event: EventEnvelope, now: datetime) -> 
     bundle = _Bundle(reader)
     src = reader.source
     opp_id = event.source_record_id
-    opp = reader.read("opportunity", opp_id, sorted(READS["opportunity"]))
+    opp = reader.read("opportunity", opp_id, reader.declared("opportunity"))
     in_scope = [RecordRef(system=reader.system, object="opportunity", id=opp_id)]
 
     for name in ("stage", "forecast_category", "renewal_date", "close_date", "last_activity_date"):
@@ -97,7 +71,7 @@ def build_context(reader: ScopedReader, event: EventEnvelope, now: datetime) -> 
     account_id = opp["account_id"]
     account: Row = {}
     if isinstance(account_id, str):
-        account = reader.read("account", account_id, sorted(READS["account"]))
+        account = reader.read("account", account_id, reader.declared("account"))
         in_scope.append(RecordRef(system=reader.system, object="account", id=account_id))
         bundle.put("account_id", account_id, [src("opportunity", opp_id, "account_id")])
         bundle.put("account_name", account["name"], [src("account", account_id, "name")])
@@ -339,3 +313,41 @@ def _erp(bundle: _Bundle, account: Row, account_id: str) -> None:
         disagreements,
         [src("account", account_id, "name"), src("erp_customer", customer_id, "name")],
     )
+
+
+def scan_renewals(
+    system: SystemOfRecord, input: ScanInput, correlation_id: str
+) -> list[EventEnvelope]:
+    """Return one ``renewal_window_started`` event per renewal due within the window.
+
+    The idempotency key is the opportunity and its renewal date, so a daily scan
+    emits each renewal once, and a moved renewal date starts a new run.
+    """
+    as_of = input.as_of or datetime.now(UTC).date()
+    rows = system.query(
+        "opportunity",
+        fields=["account_id", "renewal_date"],
+        where=[
+            Filter("renewal_date", "gt", as_of),
+            Filter("renewal_date", "le", as_of + timedelta(days=input.window_days)),
+        ],
+        order_by="renewal_date",
+        limit=5000,
+    )
+    occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
+    return [
+        EventEnvelope(
+            event_id=f"scan:{as_of.isoformat()}:{row['id']}",
+            event_type="crm.opportunity.renewal_window_started",
+            source_system=system.system,
+            source_record_type="opportunity",
+            source_record_id=str(row["id"]),
+            occurred_at=occurred_at,
+            received_at=datetime.now(UTC),
+            account_id=row["account_id"] if isinstance(row["account_id"], str) else None,
+            workflow=input.lane,
+            idempotency_key=f"{system.system}:{row['id']}:{row['renewal_date']}",
+            correlation_id=correlation_id,
+        )
+        for row in rows
+    ]

@@ -97,7 +97,7 @@ def build_context(reader: ScopedReader, event: EventEnvelope, now: datetime) -> 
 
     _contract(bundle, opp, opp_id)
     if isinstance(account_id, str):
-        _open_opportunities(bundle, account_id)
+        _other_opportunities(bundle, account_id, opp_id, now.date())
         _tickets(bundle, account_id)
         _usage(bundle, account_id, now.date())
         _meetings(bundle, account_id)
@@ -132,26 +132,42 @@ def _contract(bundle: _Bundle, opp: Row, opp_id: str) -> None:
         bundle.put("contract_end_date", None, [src("opportunity", opp_id, "contract_id")])
 
 
-def _open_opportunities(bundle: _Bundle, account_id: str) -> None:
-    rows = bundle.reader.query(
+def _other_opportunities(bundle: _Bundle, account_id: str, opp_id: str, today: date) -> None:
+    """Open deals besides the renewal (expansion pipeline) and deals lost in the last year."""
+    src = bundle.reader.source
+    open_rows = bundle.reader.query(
         "opportunity",
         fields=["name", "stage", "amount", "close_date"],
         where=[
             Filter("account_id", "eq", account_id),
-            Filter(
-                "stage",
-                "in",
-                ["Prospecting", "Engaging", "Qualification", "Proposal", "Negotiation"],
-            ),
+            Filter("stage", "ne", "Closed Won"),
+            Filter("stage", "ne", "Closed Lost"),
+            Filter("id", "ne", opp_id),
         ],
         order_by="close_date",
         limit=20,
     )
     bundle.put_rows(
         "open_opportunities",
-        [{k: row[k] for k in ("id", "name", "stage", "amount", "close_date")} for row in rows],
-        [bundle.reader.source("opportunity", str(row["id"]), "stage") for row in rows]
-        or [bundle.reader.source("account", account_id, "id")],
+        [{k: row[k] for k in ("id", "name", "stage", "amount", "close_date")} for row in open_rows],
+        [src("opportunity", str(row["id"]), "stage") for row in open_rows]
+        or [src("account", account_id, "id")],
+    )
+    lost = bundle.reader.query(
+        "opportunity",
+        fields=["stage", "close_date"],
+        where=[
+            Filter("account_id", "eq", account_id),
+            Filter("stage", "eq", "Closed Lost"),
+            Filter("close_date", "ge", today - timedelta(days=365)),
+        ],
+        limit=200,
+    )
+    bundle.put(
+        "lost_deals_last_year",
+        len(lost),
+        [src("opportunity", str(row["id"]), "stage") for row in lost]
+        or [src("account", account_id, "id")],
     )
 
 

@@ -21,6 +21,7 @@ class ActionDecision(Strict):
     reviewer_roles: list[str] = Field(
         default_factory=list, description="roles that may approve this action when reviewed"
     )
+    roles_rule: str = Field(default="", description="the rule that set reviewer_roles")
 
 
 class PolicyDecision(Contract):

@@ -26,9 +26,16 @@ def submit(
     """Validate and submit events; a duplicate delivery is acknowledged and counted."""
     settings = load_settings()
     try:
-        raw = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        text = file.read_text()
+    except OSError as err:
         fail(f"could not read {file}: {err}")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        fail(
+            f"{file} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
+            "it must hold one event object or a list of them, see examples/renewal_event.json"
+        )
     items = raw if isinstance(raw, list) else [raw]
     events = []
     for index, item in enumerate(items):

@@ -107,6 +107,21 @@ def describe_state(state: RunState) -> str:
             f"Review by {state.review_deadline:%Y-%m-%d %H:%M} UTC"
             + (" (escalated)" if state.escalated else "")
         )
+    if state.context:
+        lines += [
+            "",
+            f"Context ({len(state.context.fields)} fields, fetched "
+            f"{state.context.fetched_at:%Y-%m-%d %H:%M} UTC)",
+        ]
+        for name, entry in state.context.fields.items():
+            source = entry.sources[0]
+            origin = f"{source.system}.{source.object}/{source.id}.{source.field}"
+            more = f" +{len(entry.sources) - 1}" if len(entry.sources) > 1 else ""
+            lines.append(
+                f"  {name:<26} {_shorten(_describe_value(entry.value), 50):<50} {origin}{more}"
+            )
+        if state.context.missing:
+            lines.append(f"  missing: {', '.join(state.context.missing)}")
     if state.proposal:
         p = state.proposal
         lines += [
@@ -131,9 +146,7 @@ def describe_state(state: RunState) -> str:
             lines.append(f"  {decision.action_id:<8} {decision.verdict.value:<7} {target}")
             if action:
                 for name, value in action.fields.items():
-                    raw = getattr(value, "value", None)
-                    shown = repr(raw) if isinstance(raw, str) else str(raw)
-                    lines.append(f"           {name} = {shown:.120}")
+                    lines.append(f"           {name} = {_shorten(_describe_value(value), 120)}")
             for hit in decision.hits:
                 lines.append(f"           - {hit.rule_id}: {hit.reason}")
     for review in state.decisions:
@@ -154,6 +167,18 @@ def describe_state(state: RunState) -> str:
                 f"  {write.action_id:<8} {outcome} {write.target_record_id or ''}".rstrip()
             )
     return "\n".join(lines)
+
+
+def _describe_value(value: object) -> str:
+    rows = getattr(value, "rows", None)
+    if rows is not None:
+        return f"{len(rows)} record(s)"
+    raw = getattr(value, "value", None)
+    return repr(raw) if isinstance(raw, str) else str(raw)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @review_app.command("list")
@@ -204,7 +229,7 @@ async def _review_list(settings: Settings) -> None:
     typer.echo(table(["RUN", "ACCOUNT", "RISK", "PENDING", "WHY REVIEW"], rows))
     typer.echo("\nInspect:  handrail runs show RUN")
     typer.echo("Approve:  handrail review approve RUN --as EMAIL [--note TEXT]")
-    typer.echo("Reject:   handrail review reject RUN --as EMAIL --note TEXT")
+    typer.echo("Reject:   handrail review reject RUN --as EMAIL [--note TEXT]")
 
 
 @review_app.command("approve")
@@ -261,6 +286,8 @@ async def _decide(
         typer.echo("The run has not finished yet; check it with `handrail runs show RUN`.")
         return
     typer.echo(f"Run ended {result.status.value} / {result.reason.value}.")
+    if result.message:
+        typer.echo(f"  {result.message}")
     for write in result.writes:
         outcome_text = (
             "applied"
@@ -268,3 +295,5 @@ async def _decide(
             else f"not applied ({write.error.message if write.error else ''})"
         )
         typer.echo(f"  {write.action_id}: {outcome_text} {write.target_record_id or ''}".rstrip())
+    if result.status == RunStatus.FAILED:
+        raise typer.Exit(1)

@@ -57,6 +57,8 @@ def import_csv(
     settings = load_settings()
     engine = make_engine(settings.sandbox_database_url)
     create_schema(engine)
+    if not replace and not is_empty(engine):
+        fail("the sandbox already has data; pass --replace to delete it and import the export")
     try:
         report = import_crm_csv(engine, folder, anchor=_anchor(anchor), replace=replace)
     except (OSError, ValueError) as err:
@@ -70,7 +72,7 @@ def writes(
         None, "--record", help="Only tasks and notes on this record id."
     ),
 ) -> None:
-    """List the tasks and notes Handrail created, and renewal-risk values it set."""
+    """List the tasks and notes in the sandbox, newest last."""
     settings = load_settings()
     adapter = SandboxAdapter(make_engine(settings.sandbox_database_url))
     task_filter = [Filter("what_id", "eq", record)] if record else []

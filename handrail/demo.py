@@ -15,7 +15,7 @@ from contracts import RunState, RunStatus, ScanInput, Verdict
 from handrail.cli_common import fail, table
 from handrail.devserver import DevServerError, start_dev_server
 from handrail.processes import pid_alive, start_worker_background
-from handrail.runs import REVIEW_QUEUE, wait_settled
+from handrail.runs import REVIEW_QUEUE, end_runs_on_system, wait_settled
 from handrail.schedules import ensure_schedules
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
@@ -49,6 +49,11 @@ async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds:
     engine = make_engine(settings.sandbox_database_url)
     create_schema(engine)
     if crm_csv is not None:
+        ended = await end_runs_on_system(
+            client, "sandbox", "the sandbox was replaced by a CRM import"
+        )
+        if ended:
+            typer.echo(f"Ended {ended} open run(s) on the sandbox data being replaced.")
         try:
             report = import_crm_csv(engine, crm_csv, anchor=today, replace=True)
         except (OSError, ValueError) as err:
@@ -176,8 +181,11 @@ def next_steps(settings: Settings, states: dict[str, RunState], ui_url: str | No
             "Review queue:  handrail review list",
             f"Inspect one:   handrail runs show {waiting[0]}",
             f"Approve it:    handrail review approve {waiting[0]} --as {reviewer}",
-            f"Reject it:     handrail review reject {waiting[0]} --as {reviewer} --note 'why'",
         ]
+        if len(waiting) > 1:
+            lines.append(
+                f"Reject one:    handrail review reject {waiting[1]} --as {reviewer} [--note TEXT]"
+            )
     list_command = f'temporal workflow list --address {settings.address} --query "{REVIEW_QUEUE}"'
     lines.append(f"Temporal CLI:  {list_command}")
     if ui_url:

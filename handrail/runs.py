@@ -21,7 +21,11 @@ from workflows import search_attributes as sa
 from workflows.lane import LaneWorkflow
 
 SETTLED = {RunStatus.NEEDS_REVIEW, RunStatus.WRITTEN, RunStatus.SKIPPED, RunStatus.FAILED}
-REVIEW_QUEUE = f"{sa.STATUS.name} = '{RunStatus.NEEDS_REVIEW.value}'"
+# A terminated run keeps its last search attributes, so the queue also
+# requires the execution to be running.
+REVIEW_QUEUE = (
+    f"{sa.STATUS.name} = '{RunStatus.NEEDS_REVIEW.value}' AND ExecutionStatus = 'Running'"
+)
 
 
 class RunNotFound(LookupError):
@@ -167,3 +171,16 @@ async def wait_settled(
         if pending:
             await asyncio.sleep(0.5)
     return states
+
+
+async def end_runs_on_system(client: Client, source_system: str, reason: str) -> int:
+    """Terminate every running lane run fed by ``source_system``; return how many ended.
+
+    Used when a sandbox is replaced: its runs point at records that no longer exist.
+    """
+    query = f"{sa.SOURCE_SYSTEM.name} = '{source_system}' AND ExecutionStatus = 'Running'"
+    ended = 0
+    async for execution in client.list_workflows(query):
+        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate(reason)
+        ended += 1
+    return ended

@@ -62,6 +62,19 @@ class FlagTrigger:
 
 
 @dataclass(frozen=True)
+class Protected:
+    """Fields no action may change, whatever the agent proposes or a reviewer edits.
+
+    ``fields`` None protects every field of the object.
+    """
+
+    object: str
+    rule_id: str
+    reason: str
+    fields: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class LanePolicy:
     """A lane's writable targets and the thresholds that send its actions to a reviewer."""
 
@@ -76,6 +89,10 @@ class LanePolicy:
     default_reviewer_roles: tuple[str, ...] = ("revops",)
     finance_roles: tuple[str, ...] = ("finance",)
     flag_triggers: tuple[FlagTrigger, ...] = ()
+    protected: tuple[Protected, ...] = ()
+    # Lanes whose whole subject is money (accounts payable) rely on their flag
+    # triggers instead of sending every text that mentions an invoice to review.
+    review_sensitive_terms: bool = True
 
     def version(self) -> str:
         """Return the content hash of this policy together with the default rules."""
@@ -101,6 +118,10 @@ class LanePolicy:
             "disagreement_field": self.disagreement_field,
             "max_task_due_days": self.max_task_due_days,
             "roles": [list(self.default_reviewer_roles), list(self.finance_roles)],
+            "protected": [
+                [p.object, p.rule_id, p.reason, sorted(p.fields or [])] for p in self.protected
+            ],
+            "review_sensitive_terms": self.review_sensitive_terms,
             "flag_triggers": [
                 [f.rule_id, f.field, f.reason, list(f.reviewer_roles)] for f in self.flag_triggers
             ],
@@ -155,9 +176,9 @@ def evaluate(
 ) -> PolicyDecision:
     """Decide every proposed action against the lane's policy and the default rules."""
     run_hits = _review_triggers(proposal, context, policy)
-    run_roles = _trigger_roles(context, policy)
+    run_roles, roles_rule = _trigger_roles(context, policy)
     decisions = [
-        _decide_action(action, context, policy, run_hits, run_roles, now)
+        _decide_action(action, context, policy, run_hits, (run_roles, roles_rule), now)
         for action in proposal.actions
     ]
     return PolicyDecision(
@@ -213,12 +234,12 @@ def _review_triggers(
     return hits
 
 
-def _trigger_roles(context: ContextBundle, policy: LanePolicy) -> list[str]:
-    """Return the reviewer roles a fired flag trigger demands, or [] if none does."""
+def _trigger_roles(context: ContextBundle, policy: LanePolicy) -> tuple[list[str], str]:
+    """Return the reviewer roles the first fired flag trigger demands, with its rule id."""
     for trigger in policy.flag_triggers:
         if trigger.reviewer_roles and _flag_set(context, trigger.field):
-            return list(trigger.reviewer_roles)
-    return []
+            return list(trigger.reviewer_roles), trigger.rule_id
+    return [], ""
 
 
 def _flag_set(context: ContextBundle, name: str) -> bool:
@@ -235,11 +256,12 @@ def _decide_action(
     context: ContextBundle,
     policy: LanePolicy,
     run_hits: list[RuleHit],
-    run_roles: list[str],
+    run_roles: tuple[list[str], str],
     now: datetime,
 ) -> ActionDecision:
     hits = _check_target(action, context, policy)
     roles = list(policy.default_reviewer_roles)
+    roles_rule = ""
     if not any(hit.verdict == Verdict.BLOCK for hit in hits):
         kind_checks: dict[ActionKind, Callable[[], list[RuleHit]]] = {
             ActionKind.INTERNAL_NOTE: lambda: _check_note(action),
@@ -250,10 +272,11 @@ def _decide_action(
             verdict, rule_id, reason = KIND_RULES[action.kind]
             hits.append(RuleHit(rule_id=rule_id, verdict=verdict, reason=reason))
         if action.kind == ActionKind.CREDIT_STATUS:
-            roles = list(policy.finance_roles)
-        if run_roles:
-            roles = run_roles
-        hits += _check_text(action)
+            roles, roles_rule = list(policy.finance_roles), KIND_RULES[action.kind][1]
+        if run_roles[0]:
+            roles, roles_rule = run_roles
+        if policy.review_sensitive_terms:
+            hits += _check_text(action)
         hits += run_hits
     if not hits:
         hits.append(
@@ -265,13 +288,23 @@ def _decide_action(
         )
     verdict = max((hit.verdict for hit in hits), key=lambda v: v.severity)
     return ActionDecision(
-        action_id=action.action_id, verdict=verdict, hits=hits, reviewer_roles=roles
+        action_id=action.action_id,
+        verdict=verdict,
+        hits=hits,
+        reviewer_roles=roles,
+        roles_rule=roles_rule,
     )
 
 
 def _check_target(
     action: ProposedAction, context: ContextBundle, policy: LanePolicy
 ) -> list[RuleHit]:
+    protected_hits = [
+        _block(rule.rule_id, rule.reason)
+        for rule in policy.protected
+        if rule.object == action.target_object
+        and (rule.fields is None or rule.fields & set(action.fields))
+    ]
     target = next(
         (
             t
@@ -282,14 +315,13 @@ def _check_target(
         None,
     )
     if target is None:
-        return [
-            _block(
-                "policy.target_not_allowed",
-                f"{action.operation.value} on {action.target_system}.{action.target_object} "
-                f"is not a writable target of lane {policy.lane}",
-            )
-        ]
-    hits: list[RuleHit] = []
+        not_allowed = _block(
+            "policy.target_not_allowed",
+            f"{action.operation.value} on {action.target_system}.{action.target_object} "
+            f"is not a writable target of lane {policy.lane}",
+        )
+        return [*protected_hits, not_allowed]
+    hits: list[RuleHit] = list(protected_hits)
     if action.kind != target.kind:
         hits.append(
             _block(

@@ -169,7 +169,10 @@ def test_demo_then_review(tmp_path: Path) -> None:
 def test_demo_on_crm_export(tmp_path: Path) -> None:
     export = shared_dir() / "datasets" / "maven-crm-sales-opportunities"
     if not export.is_dir():
-        pytest.skip(f"CRM export not found at {export}")
+        pytest.skip(
+            f"CRM export not found at {export}; set HANDRAIL_SHARED_DIR to the folder "
+            "that contains datasets/maven-crm-sales-opportunities"
+        )
     settings = _demo_settings(tmp_path)
     try:
         demo = handrail(settings, "demo", "--crm-csv", str(export), timeout=600)

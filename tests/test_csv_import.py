@@ -5,7 +5,6 @@ next to it or under HANDRAIL_SHARED_DIR. Its tests are skipped when it is absent
 """
 
 import csv
-import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,13 +18,15 @@ from adapters.sandbox.adapter import SandboxAdapter
 from adapters.sandbox.csv_import import CsvImportError, ImportReport, import_crm_csv
 from adapters.sandbox.db import is_empty, make_engine
 from adapters.sandbox.seed import seed_sandbox
+from tests.conftest import shared_dir
 
 ANCHOR = date(2026, 12, 4)
-SHARED_DIR = Path(
-    os.environ.get("HANDRAIL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")
-)
-SAMPLE_EXPORT = SHARED_DIR / "datasets" / "maven-crm-sales-opportunities"
+SAMPLE_EXPORT = shared_dir() / "datasets" / "maven-crm-sales-opportunities"
 PIPELINE = "sales_pipeline.csv"
+SKIP_REASON = (
+    f"sample CRM export not found at {SAMPLE_EXPORT}; set HANDRAIL_SHARED_DIR to the folder "
+    "that contains datasets/maven-crm-sales-opportunities"
+)
 
 TEAMS_CSV = """sales_agent,manager,regional_office
 Ada Stone,Mia Park,East
@@ -90,7 +91,7 @@ def sample(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ImportReport, SandboxAdapter]]:
     if not SAMPLE_EXPORT.is_dir():
-        pytest.skip(f"sample CRM export not found at {SAMPLE_EXPORT}; set HANDRAIL_SHARED_DIR")
+        pytest.skip(SKIP_REASON)
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('import') / 'sandbox.db'}")
     report = import_crm_csv(engine, SAMPLE_EXPORT, anchor=ANCHOR)
     yield report, SandboxAdapter(engine)

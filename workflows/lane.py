@@ -138,12 +138,20 @@ class LaneWorkflow:
             state.pending_action_ids
         ):
             raise ValueError("a rejection must cover every pending action")
-        for action_id in decision.action_ids:
-            roles = self._reviewer_roles(action_id)
-            if decision.reviewer_role not in roles:
+        for field in self.spec.conflicted_reviewer_fields:
+            conflicted = self._context_text(field)
+            if conflicted and conflicted.lower() == decision.reviewer_id.lower():
                 raise ValueError(
-                    f"action {action_id} needs a reviewer with role {' or '.join(roles)}; "
-                    f"{decision.reviewer_id} has role {decision.reviewer_role}"
+                    f"segregation of duties: {decision.reviewer_id} is the {field} of this "
+                    "record and may not review it"
+                )
+        for action_id in decision.action_ids:
+            roles, rule = self._reviewer_roles(action_id)
+            if decision.reviewer_role not in roles:
+                because = f" (rule {rule})" if rule else ""
+                raise ValueError(
+                    f"action {action_id} needs a reviewer with role {' or '.join(roles)}"
+                    f"{because}; {decision.reviewer_id} has role {decision.reviewer_role}"
                 )
         originals = {action.action_id: action for action in self._pending_actions()}
         for edited in decision.edited_actions:
@@ -152,12 +160,18 @@ class LaneWorkflow:
                     f"an edit may change the fields of action {edited.action_id}, not its target"
                 )
 
-    def _reviewer_roles(self, action_id: str) -> list[str]:
+    def _reviewer_roles(self, action_id: str) -> tuple[list[str], str]:
         if self._state.policy is not None:
             for action_decision in self._state.policy.actions:
                 if action_decision.action_id == action_id and action_decision.reviewer_roles:
-                    return action_decision.reviewer_roles
-        return list(self._input.settings.reviewer_roles)
+                    return action_decision.reviewer_roles, action_decision.roles_rule
+        return list(self._input.settings.reviewer_roles), ""
+
+    def _context_text(self, field: str) -> str | None:
+        context = self._state.context
+        entry = context.fields.get(field) if context else None
+        value = getattr(entry.value, "value", None) if entry else None
+        return value if isinstance(value, str) else None
 
     def _pending_actions(self) -> list[ProposedAction]:
         if self._state.proposal is None:

@@ -6,7 +6,9 @@ Risk points, summed from the context bundle:
 - active users down 30 % or more over the last months: 3; down 10 %: 2; down 5 %: 1
 - at least one overdue unpaid invoice: 2; an invoice on credit hold: 2
 - ERP customer status blocked or inactive: 1
-- no meeting in the last 90 days (or none recorded): 1; last activity over 120 days ago: 1
+- two or more deals lost on the account in the last year: 1
+- last recorded meeting over 90 days ago: 1; last activity over 120 days ago: 1
+- open expansion pipeline (other open deals on the account): minus 1
 
 5 points or more is high risk, 2 to 4 medium, otherwise low. Confidence starts at
 0.9 and drops for missing usage data (0.2), systems that disagree (0.15), no
@@ -148,13 +150,21 @@ def _score(facts: _Facts, today: date) -> tuple[int, list[Evidence]]:
         add(2, "credit_hold", "an invoice is on credit hold")
     if facts.scalar("erp_customer_status") in ("blocked", "inactive"):
         add(1, "erp_customer_status", f"ERP customer is {facts.scalar('erp_customer_status')}")
+    lost = facts.scalar("lost_deals_last_year")
+    if isinstance(lost, int) and lost >= 2:
+        add(1, "lost_deals_last_year", f"{lost} deals lost on the account in the last year")
     last_meeting = facts.scalar("last_meeting_date")
-    if not isinstance(last_meeting, date) or (today - last_meeting).days > 90:
+    # No meeting on record is a gap in the data, not evidence of risk: it lowers
+    # confidence instead.
+    if isinstance(last_meeting, date) and (today - last_meeting).days > 90:
         add(1, "last_meeting_date", "no meeting with the customer in the last 90 days")
     last_activity = facts.scalar("last_activity_date")
     if isinstance(last_activity, date) and (today - last_activity).days > 120:
         add(1, "last_activity_date", f"no CRM activity since {last_activity}")
-    return points, evidence
+    pipeline = facts.rows("open_opportunities")
+    if pipeline:
+        add(-1, "open_opportunities", f"{len(pipeline)} open expansion opportunities")
+    return max(points, 0), evidence
 
 
 def _confidence(facts: _Facts) -> tuple[float, list[Evidence]]:

@@ -51,12 +51,18 @@ class ImportReport(BaseModel):
             if issue.action == "repaired" and (file is None or issue.file == file)
         ]
 
-    def format_text(self, *, limit: int | None = 20) -> str:
+    def format_text(
+        self,
+        *,
+        limit: int | None = 20,
+        more_hint: str = "`handrail sandbox import-crm-csv DIR --replace --details` lists all",
+    ) -> str:
         """Format the report for a terminal: summary lines, then the first issues.
 
         Args:
             limit: how many repaired or rejected rows to list one by one, or None
                 for all of them. Defaults to 20; the full list is in ``issues``.
+            more_hint: what to do to see the rest, printed after a cut list.
         """
         lines = [
             f"Imported the CRM export in {self.folder} (anchor {self.anchor.isoformat()}).",
@@ -81,7 +87,8 @@ class ImportReport(BaseModel):
             listed = (self.rejected() + self.repaired())[:limit]
             lines.append(
                 f"Details (rows count data rows from 1, without header and blank lines; "
-                f"first {len(listed):,} of {len(self.issues):,}):"
+                f"first {len(listed):,} of {len(self.issues):,} issues, as a row can have "
+                "more than one):"
             )
             for issue in listed:
                 label = f" {issue.record_id}" if issue.record_id else ""
@@ -90,7 +97,7 @@ class ImportReport(BaseModel):
                 )
             hidden = len(self.issues) - len(listed)
             if hidden:
-                lines.append(f"  … and {hidden:,} more (full list in ImportReport.issues)")
+                lines.append(f"  … and {hidden:,} more ({more_hint})")
         return "\n".join(lines)
 
 

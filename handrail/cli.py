@@ -5,11 +5,14 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from temporalio.service import RPCError
 
+from adapters.sandbox.db import create_schema, is_empty, make_engine
+from adapters.sandbox.seed import seed_sandbox
 from handrail import cli_events, cli_runs, cli_sandbox
 from handrail.cli_common import fail, load_settings, run, setup_logging
 from handrail.demo import run_demo
@@ -49,6 +52,12 @@ async def _dev(settings: Settings) -> None:
         except DevServerError as err:
             fail(str(err))
     try:
+        engine = make_engine(settings.sandbox_database_url)
+        create_schema(engine)
+        if is_empty(engine):
+            summary = seed_sandbox(engine, anchor=datetime.now(UTC).date())
+            typer.echo(f"Sandbox:  seeded {summary.counts.get('account', 0)} accounts")
+        engine.dispose()
         typer.echo(f"Temporal: {settings.address}")
         if server is not None and server.ui_url:
             typer.echo(f"Web UI:   {server.ui_url}")

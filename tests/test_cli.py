@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,16 @@ import pytest
 from temporalio.client import Client
 
 from handrail.settings import Settings
+from handrail.temporal_client import is_serving
 from handrail.worker import Runtime
 from tests.conftest import free_port, shared_dir
-from tests.helpers import renewal_event, renewal_opportunity, running_worker, wait_for_status
+from tests.helpers import (
+    eventually,
+    renewal_event,
+    renewal_opportunity,
+    running_worker,
+    wait_for_status,
+)
 
 
 def handrail(
@@ -182,3 +190,32 @@ def test_demo_on_crm_export(tmp_path: Path) -> None:
         assert "needs_review" in demo.stdout
     finally:
         handrail(settings, "stop")
+
+
+async def test_dev_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    settings = _demo_settings(tmp_path)
+    env = {
+        **os.environ,
+        "HANDRAIL_DATA_DIR": str(settings.data_dir),
+        "HANDRAIL_TEMPORAL_PORT": str(settings.temporal_port),
+        "HANDRAIL_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+    }
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "handrail.cli", "dev"], env=env, stdout=out, stderr=out
+        )
+    try:
+        await eventually(
+            lambda: asyncio.to_thread(log.read_text),
+            lambda text: "Worker polling" in text,
+            timeout=60,
+        )
+        assert "Sandbox:  seeded 30 accounts" in log.read_text()
+        assert await is_serving(settings.address)
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(process.wait, 30)
+    assert code == 0, log.read_text()
+    assert "Worker stopped." in log.read_text()
+    assert not await is_serving(settings.address)

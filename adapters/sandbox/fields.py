@@ -30,9 +30,6 @@ from adapters.base import Filter, RejectedByTarget, UnknownField
 from adapters.sandbox.models import OBJECTS, PICKLISTS, table_of
 from contracts.values import Scalar
 
-# Numeric(14, 2): at most 12 digits before the decimal point and 2 after.
-_MONEY_LIMIT = Decimal(10) ** 12
-_CENT = Decimal("0.01")
 _COMPARISONS: dict[str, Callable[[Column, Any], ColumnElement[bool]]] = {
     "eq": operator.eq,
     "ne": operator.ne,
@@ -83,8 +80,8 @@ def check_value(
             no record has is not an error.
 
     Returns:
-        The value to store: the same value, except that an ``int`` for a money
-        field becomes a ``Decimal``.
+        The value to store: the same value, except that an ``int`` for a decimal
+        field (money, quantity, tax rate) becomes a ``Decimal``.
 
     Raises:
         RejectedByTarget: the value is missing for a required field, has the wrong
@@ -98,7 +95,7 @@ def check_value(
 
     expected = python_type(column)
     if expected is Decimal:
-        return _check_money(field, value)
+        return _check_decimal(field, column, value)
     if expected is datetime:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise RejectedByTarget(f"{field} expects a timezone-aware datetime, got {value!r}")
@@ -138,20 +135,30 @@ def python_type(column: Column) -> type:
     raise TypeError(f"column {column.name} has an unexpected type {column_type!r}")
 
 
-def _check_money(field: str, value: Scalar) -> Decimal:
+def _check_decimal(field: str, column: Column, value: Scalar) -> Decimal:
+    """Check a number against the precision and scale of a ``Numeric`` column."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise RejectedByTarget(f"{field} expects a decimal amount, got {value!r}")
+        raise RejectedByTarget(f"{field} expects a decimal number, got {value!r}")
     amount = Decimal(value)
     if not amount.is_finite():
-        raise RejectedByTarget(f"{field} expects a finite amount, got {value!r}")
+        raise RejectedByTarget(f"{field} expects a finite number, got {value!r}")
+
+    # Numeric(14, 2) for money: at most 12 digits before the decimal point and 2 after.
+    column_type = column.type
+    assert isinstance(column_type, Numeric)
+    assert column_type.precision is not None and column_type.scale is not None
+    scale = column_type.scale
+    integer_digits = column_type.precision - scale
     try:
-        exact = amount.quantize(_CENT) == amount
+        exact = amount.quantize(Decimal(10) ** -scale) == amount
     except InvalidOperation:
         exact = False
     if not exact:
-        raise RejectedByTarget(f"{field} takes at most 2 decimal places, got {value}")
-    if abs(amount) >= _MONEY_LIMIT:
-        raise RejectedByTarget(f"{field} is out of range (at most 12 integer digits): {value}")
+        raise RejectedByTarget(f"{field} takes at most {scale} decimal places, got {value}")
+    if abs(amount) >= Decimal(10) ** integer_digits:
+        raise RejectedByTarget(
+            f"{field} is out of range (at most {integer_digits} integer digits): {value}"
+        )
     return amount
 
 

@@ -2,48 +2,24 @@
 
 Every table name starts with ``sbx_`` so that the sandbox can share a database with
 Handrail's own tables. The adapter exposes each table under an object name
-(``OBJECTS``); the applied-writes table is internal and not exposed.
+(``OBJECTS``); the applied-writes table is internal and not exposed. The CRM and
+accounts-receivable tables are defined here, the accounts-payable tables in
+``models_erp``.
 
 The schema works on SQLite and PostgreSQL. Money is ``Numeric(14, 2)``, date-only
 fields are ``Date`` and timestamps go through ``UtcDateTime``, which stores UTC and
 always returns timezone-aware values.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Dialect, Numeric, Table
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import JSON, CheckConstraint, Table
 from sqlmodel import Field, SQLModel
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and read back as an aware ``datetime``.
-
-    SQLite has no timezone type, so it returns naive values: they were written in
-    UTC, and reading attaches UTC again.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: attach a timezone first")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-MONEY = Numeric(14, 2)
+from adapters.sandbox.column_types import MONEY, UtcDateTime
+from adapters.sandbox.models_erp import ERP_OBJECTS, ERP_PICKLISTS
 
 
 class User(SQLModel, table=True):
@@ -165,7 +141,8 @@ class Task(SQLModel, table=True):
     __tablename__ = "sbx_task"
 
     id: str = Field(primary_key=True)
-    # Any record a task can hang off (opportunity, account, contract), so no foreign key.
+    # Any record a task can hang off (opportunity, account, contract, vendor bill), so no
+    # foreign key.
     what_id: str = Field(index=True)
     account_id: str | None = Field(default=None, foreign_key="sbx_account.id")
     owner_id: str = Field(foreign_key="sbx_user.id")
@@ -219,6 +196,7 @@ OBJECTS: dict[str, type[SQLModel]] = {
     "ar_invoice": ArInvoice,
     "task": Task,
     "note": Note,
+    **ERP_OBJECTS,
 }
 
 # Allowed values of picklist fields, checked on writes the way a CRM checks them.
@@ -232,6 +210,7 @@ PICKLISTS: dict[str, dict[str, frozenset[str]]] = {
         "renewal_risk": frozenset({"low", "medium", "high"}),
     },
     "task": {"status": frozenset({"open", "completed"})},
+    **ERP_PICKLISTS,
 }
 
 
@@ -257,6 +236,7 @@ SANDBOX_TABLES: list[Table] = [
         ArInvoice,
         Task,
         Note,
-        AppliedWrite,
     )
 ]
+SANDBOX_TABLES += [table_of(model) for model in ERP_OBJECTS.values()]
+SANDBOX_TABLES.append(table_of(AppliedWrite))

@@ -3,6 +3,8 @@
 The same ``seed`` and ``anchor`` always give identical rows: the generator is a
 private ``random.Random(seed)`` and every id comes from a counter. The accounts and
 the scenario each one stands for are listed in ``adapters.sandbox.seed_scenarios``.
+With ``erp=True`` the seed also adds the accounts-payable ERP book, whose vendor
+bills are listed in ``adapters.sandbox.seed_erp_scenarios``.
 """
 
 import random
@@ -14,6 +16,8 @@ from sqlalchemy import Engine, insert
 
 from adapters.sandbox.db import create_schema, is_empty, reset
 from adapters.sandbox.models import OBJECTS, table_of
+from adapters.sandbox.models_erp import ERP_OBJECTS
+from adapters.sandbox.seed_erp import insert_erp_book
 from adapters.sandbox.seed_scenarios import ACCOUNT_PLANS, RENEWAL_DAY_RANGES, AccountPlan
 from adapters.sandbox.seed_signals import CENT, SeedRows, add_erp, add_tickets, add_usage
 from adapters.sandbox.seed_text import meeting_note_body
@@ -57,7 +61,12 @@ class SeedSummary(BaseModel):
 
 
 def seed_sandbox(
-    engine: Engine, *, anchor: date, seed: int = 20261204, replace: bool = False
+    engine: Engine,
+    *,
+    anchor: date,
+    seed: int = 20261204,
+    replace: bool = False,
+    erp: bool = True,
 ) -> SeedSummary:
     """Create the sandbox schema and fill it with the demo book.
 
@@ -66,6 +75,8 @@ def seed_sandbox(
         anchor: the "today" of the demo; all dates are relative to it.
         seed: seed of the random generator. Defaults to 20261204.
         replace: drop the existing sandbox rows first. Defaults to False.
+        erp: also add the accounts-payable ERP book (vendors, purchase orders,
+            receipts, vendor bills) and its 8 users. Defaults to True.
 
     Raises:
         ValueError: the sandbox already has rows and ``replace`` is False.
@@ -83,8 +94,11 @@ def seed_sandbox(
         for name, model in OBJECTS.items():
             if book.rows[name]:
                 connection.execute(insert(table_of(model)), book.rows[name])
+        erp_counts = insert_erp_book(connection, anchor=anchor) if erp else {}
 
-    counts = {name: len(rows) for name, rows in book.rows.items()}
+    counts = {name: len(rows) for name, rows in book.rows.items() if name not in ERP_OBJECTS}
+    for name, added in erp_counts.items():
+        counts[name] = counts.get(name, 0) + added
     return SeedSummary(
         anchor=anchor, seed=seed, counts=counts, in_window_renewals=book.in_window_renewals
     )

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Table, select
 
 from adapters.base import RecordNotFound, RejectedByTarget
 from adapters.sandbox.fields import check_value, object_column, object_table
+from adapters.sandbox.models import PICKLISTS
 from contracts import Operation, WritebackRequest, from_value
 from contracts.values import Scalar
 
@@ -30,10 +31,29 @@ _REQUIRED_FIELDS = {
     "task": ("owner_id", "subject", "due_date", "what_id"),
     "note": ("parent_id", "body"),
 }
-_UPDATE_OBJECTS = frozenset({"opportunity"})
+_UPDATE_OBJECTS = frozenset({"opportunity", "vendor_bill", "vendor"})
 
-# Objects a task or note may hang off, tried in this order.
-_PARENT_OBJECTS = ("opportunity", "account", "contract")
+# Fields of the updatable objects that name another record, with that record's object.
+_REFERENCES: dict[str, dict[str, str]] = {
+    "opportunity": {"account_id": "account", "contract_id": "contract"},
+    "vendor_bill": {
+        "vendor_id": "vendor",
+        "purchase_order_id": "purchase_order",
+        "department_id": "department",
+        "requester_id": "user",
+    },
+}
+# Nullable fields that start empty but that an update may not set back to empty.
+_NOT_CLEARABLE: dict[str, frozenset[str]] = {"vendor_bill": frozenset({"review_status"})}
+
+# Objects a task or note may hang off, tried in this order, with the column that
+# contains the CRM account of the parent. A vendor bill has no CRM account.
+_PARENT_OBJECTS: dict[str, str | None] = {
+    "opportunity": "account_id",
+    "account": "id",
+    "contract": "account_id",
+    "vendor_bill": None,
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,8 @@ def plan_write(
     Raises:
         UnknownField: unknown object or field.
         RejectedByTarget: unsupported operation, read-only or missing required field,
-            wrong value type, inactive owner, or a reference to a missing record.
+            wrong value type, an emptied field that may not be cleared, inactive
+            owner, or a reference to a missing record.
         RecordNotFound: the record to update does not exist.
     """
     table = object_table(request.target_object)
@@ -132,9 +153,15 @@ def _plan_update(
     changes = {
         name: check_value(object_name, table.c[name], value) for name, value in values.items()
     }
+    for name in _NOT_CLEARABLE.get(object_name, frozenset()):
+        if name in changes and changes[name] is None:
+            allowed = ", ".join(sorted(PICKLISTS[object_name][name]))
+            raise RejectedByTarget(
+                f"{object_name}.{name} cannot be cleared; allowed values: {allowed}"
+            )
     if changes.get("owner_id") is not None:
         _check_active_user(connection, changes["owner_id"])
-    for name, target in (("account_id", "account"), ("contract_id", "contract")):
+    for name, target in _REFERENCES.get(object_name, {}).items():
         if changes.get(name) is not None:
             _check_exists(connection, target, changes[name], field=name)
 
@@ -182,12 +209,15 @@ def _check_exists(
 
 
 def _parent_account_id(connection: Connection, field: str, parent_id: Scalar) -> str | None:
-    """Return the account a parent record belongs to, rejecting a parent that does not exist."""
-    for object_name in _PARENT_OBJECTS:
+    """Return the CRM account of a parent record, rejecting a parent that does not exist.
+
+    Returns None for a parent that has no account, such as a vendor bill.
+    """
+    for object_name, account_column in _PARENT_OBJECTS.items():
         table = object_table(object_name)
-        account = table.c.id if object_name == "account" else table.c.account_id
-        found = connection.execute(select(account).where(table.c.id == parent_id)).first()
+        selected = table.c.id if account_column is None else table.c[account_column]
+        found = connection.execute(select(selected).where(table.c.id == parent_id)).first()
         if found is not None:
-            return found[0]
+            return None if account_column is None else found[0]
     choices = ", ".join(_PARENT_OBJECTS)
     raise RejectedByTarget(f"{field} {parent_id!r} does not match any record ({choices})")

@@ -3,26 +3,32 @@
 import asyncio
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
+from temporalio.client import Client
 
 from adapters.sandbox.csv_import import import_crm_csv
 from adapters.sandbox.db import create_schema, is_empty, make_engine
 from adapters.sandbox.seed import seed_sandbox
-from contracts import RunState, RunStatus, ScanInput, Verdict
+from contracts import RunState, RunStatus, ScanInput, ScanResult, Verdict
 from handrail.cli_common import fail, table
 from handrail.devserver import DevServerError, start_dev_server
 from handrail.processes import pid_alive, start_worker_background
-from handrail.runs import REVIEW_QUEUE, end_runs_on_system, wait_settled
+from handrail.runs import REVIEW_QUEUE, SETTLED, end_runs_on_system, wait_settled
 from handrail.schedules import ensure_schedules
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
+from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
 
 # Markers in the ACTIONS column.
 WRITTEN, AWAITING, BLOCKED, NOT_WRITTEN = "+", "?", "x", "-"
+LEGEND = (
+    f"ACTIONS: {WRITTEN} written, {AWAITING} awaiting review, {BLOCKED} blocked, "
+    f"{NOT_WRITTEN} not written"
+)
 
 
 async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds: float) -> None:
@@ -75,15 +81,36 @@ async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds:
     typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid})")
     await ensure_schedules(client, settings)
 
-    # The same scan the daily schedule runs, once, now.
-    scan_id = f"renewal_risk-scan:demo:{uuid.uuid4().hex[:8]}"
+    # The same scans the schedules run, once, now, for every lane that has one.
+    all_states: dict[str, RunState] = {}
+    for lane in LANE_WORKFLOWS.values():
+        if lane.spec.scan is None:
+            continue
+        result = await _scan(client, settings, lane.spec.name, today)
+        states = await wait_settled(client, result.workflow_ids, timeout_seconds=timeout_seconds)
+        ordered = [states[i] for i in result.workflow_ids if i in states]
+        typer.echo("")
+        if ordered:
+            typer.echo(render_runs(ordered))
+        unsettled = [s for s in ordered if s.status not in SETTLED]
+        missing = len(result.workflow_ids) - len(ordered)
+        if unsettled or missing:
+            typer.echo(
+                f"{len(unsettled) + missing} run(s) still processing after {timeout_seconds:.0f} s."
+            )
+        typer.echo("")
+        all_states.update(states)
+    typer.echo(LEGEND)
+    typer.echo(next_steps(settings, all_states, ui_url))
+
+
+async def _scan(client: Client, settings: Settings, lane: str, today: date) -> ScanResult:
+    scan_id = f"{lane}-scan:demo:{uuid.uuid4().hex[:8]}"
     try:
         result = await asyncio.wait_for(
             client.execute_workflow(
                 WindowScanWorkflow.run,
-                ScanInput(
-                    lane="renewal_risk", as_of=today, window_days=settings.renewal_window_days
-                ),
+                ScanInput(lane=lane, as_of=today, window_days=settings.renewal_window_days),
                 id=scan_id,
                 task_queue=settings.task_queue,
             ),
@@ -93,54 +120,54 @@ async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds:
         alive = pid_alive(settings, "worker") is not None
         hint = "" if alive else " The worker is not running."
         fail(
-            f"the renewal scan did not finish in 120 s.{hint} See {settings.run_dir / 'worker.log'}"
+            f"the {lane} scan did not finish in 120 s.{hint} See {settings.run_dir / 'worker.log'}"
         )
     typer.echo(
-        f"Renewal scan {result.as_of}: {result.found} renewals in the window, "
+        f"{lane} scan {result.as_of}: {result.found} found, "
         f"{result.started} runs started, {result.duplicates} already known"
         + (f", {result.failed} failed to submit" if result.failed else "")
     )
-
-    states = await wait_settled(client, result.workflow_ids, timeout_seconds=timeout_seconds)
-    typer.echo("")
-    typer.echo(render_runs([states[i] for i in result.workflow_ids if i in states]))
-    unsettled = [
-        i
-        for i in result.workflow_ids
-        if i not in states
-        or states[i].status
-        not in (RunStatus.NEEDS_REVIEW, RunStatus.WRITTEN, RunStatus.SKIPPED, RunStatus.FAILED)
-    ]
-    if unsettled:
-        typer.echo(f"\n{len(unsettled)} run(s) still processing after {timeout_seconds:.0f} s.")
-    typer.echo(next_steps(settings, states, ui_url))
+    return result
 
 
 def render_runs(states: list[RunState]) -> str:
+    """Format one lane's runs as a table: subject, assessment, route, status and actions."""
     rows = []
     for state in states:
-        account = ""
-        if state.context and "account_name" in state.context.fields:
-            account = str(getattr(state.context.fields["account_name"].value, "value", "") or "")
-        account = account or state.event.account_id or "(no account)"
-        risk = (
-            state.proposal.risk_level.value if state.proposal and state.proposal.risk_level else ""
-        )
+        proposal = state.proposal
+        assessment = ""
+        if proposal is not None:
+            assessment = proposal.risk_level.value if proposal.risk_level else ""
+            assessment = assessment or (proposal.classification or "")
         rows.append(
             [
                 state.workflow_id,
-                account[:28],
-                risk,
+                _subject(state)[:28],
+                assessment,
+                (proposal.recommendation or "") if proposal else "",
                 state.status.value,
                 state.reason.value,
                 _actions(state),
             ]
         )
-    legend = (
-        f"ACTIONS: {WRITTEN} written, {AWAITING} awaiting review, {BLOCKED} blocked, "
-        f"{NOT_WRITTEN} not written"
-    )
-    return table(["RUN", "ACCOUNT", "RISK", "STATUS", "REASON", "ACTIONS"], rows) + "\n" + legend
+    headers = ["RUN", "SUBJECT", "ASSESSMENT", "ROUTE", "STATUS", "REASON", "ACTIONS"]
+    if not any(row[3] for row in rows):
+        headers.pop(3)
+        rows = [row[:3] + row[4:] for row in rows]
+    return table(headers, rows)
+
+
+def _subject(state: RunState) -> str:
+    """Name the record a run is about: the account, or the vendor and invoice number."""
+    fields = state.context.fields if state.context else {}
+
+    def text(name: str) -> str:
+        entry = fields.get(name)
+        return str(getattr(entry.value, "value", "") or "") if entry else ""
+
+    if text("vendor_name"):
+        return f"{text('vendor_invoice_number')} {text('vendor_name')}"
+    return text("account_name") or state.event.account_id or state.event.source_record_id
 
 
 def _actions(state: RunState) -> str:
@@ -166,26 +193,30 @@ def _actions(state: RunState) -> str:
 def next_steps(settings: Settings, states: dict[str, RunState], ui_url: str | None) -> str:
     counts = Counter(state.status.value for state in states.values())
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    # Suggest the waiting run with the most pending actions, so approving it
-    # shows a note and a task landing in the sandbox.
-    waiting = [
-        s.workflow_id
-        for s in sorted(states.values(), key=lambda s: -len(s.pending_action_ids))
-        if s.status == RunStatus.NEEDS_REVIEW
-    ]
-    revops = [email for email, role in sorted(settings.reviewers.items()) if role == "revops"]
-    reviewer = revops[0] if revops else "EMAIL"
+    # Per lane, suggest the waiting run with the most pending actions, so that
+    # approving it shows a note and a task landing in the sandbox.
+    waiting = sorted(
+        (s for s in states.values() if s.status == RunStatus.NEEDS_REVIEW),
+        key=lambda s: -len(s.pending_action_ids),
+    )
     lines = [f"\n{len(states)} runs: {summary}", ""]
     if waiting:
-        lines += [
-            "Review queue:  handrail review list",
-            f"Inspect one:   handrail runs show {waiting[0]}",
-            f"Approve it:    handrail review approve {waiting[0]} --as {reviewer}",
-        ]
-        if len(waiting) > 1:
-            lines.append(
-                f"Reject one:    handrail review reject {waiting[1]} --as {reviewer} [--note TEXT]"
-            )
+        lines.append("Review queue:  handrail review list")
+        lines.append(f"Inspect one:   handrail runs show {waiting[0].workflow_id}")
+    shown: set[str] = set()
+    for state in waiting:
+        if state.lane in shown:
+            continue
+        shown.add(state.lane)
+        reviewer = _reviewer_for(settings, state)
+        lines.append(f"Approve one:   handrail review approve {state.workflow_id} --as {reviewer}")
+    rejectable = [s for s in waiting if s.workflow_id not in {w.workflow_id for w in waiting[:1]}]
+    if rejectable:
+        other = next((s for s in rejectable if s.lane == waiting[0].lane), rejectable[0])
+        lines.append(
+            f"Reject one:    handrail review reject {other.workflow_id} "
+            f"--as {_reviewer_for(settings, other)} [--note TEXT]"
+        )
     list_command = f'temporal workflow list --address {settings.address} --query "{REVIEW_QUEUE}"'
     lines.append(f"Temporal CLI:  {list_command}")
     if ui_url:
@@ -193,3 +224,16 @@ def next_steps(settings: Settings, states: dict[str, RunState], ui_url: str | No
     lines.append("Sandbox:       handrail sandbox writes")
     lines.append("Stop:          handrail stop   (the worker and Temporal keep running until then)")
     return "\n".join(lines)
+
+
+def _reviewer_for(settings: Settings, state: RunState) -> str:
+    """Pick a directory reviewer whose role may approve every pending action of the run."""
+    allowed: set[str] | None = None
+    for decision in state.policy.actions if state.policy else []:
+        if decision.action_id in state.pending_action_ids and decision.reviewer_roles:
+            roles = set(decision.reviewer_roles)
+            allowed = roles if allowed is None else allowed & roles
+    for email, role in settings.reviewers.items():
+        if allowed is None or role in allowed:
+            return email
+    return "EMAIL"

@@ -52,11 +52,13 @@ class Settings(BaseSettings):
         default=None, description="embedded sandbox system of record; defaults to SQLite"
     )
 
-    # Who may review, and with which role. A real deployment replaces this
-    # directory with its identity provider.
+    # Who may review, and with which role, in order of preference for the
+    # demo's hints. A real deployment replaces this directory with its
+    # identity provider.
     reviewers: dict[str, str] = Field(
         default_factory=lambda: {
             "revops@example.com": "revops",
+            "ap@example.com": "ap_specialist",
             "finance@example.com": "finance",
             "morgan.manager@example.com": "sales_manager",
         }

@@ -1,11 +1,13 @@
 """The lanes this deployment runs, by name."""
 
+from workflows.invoice_exception import InvoiceExceptionWorkflow
 from workflows.lane import LaneWorkflow
 from workflows.renewal_risk import RenewalRiskWorkflow
 from workflows.spec import LaneSpec
 
 LANE_WORKFLOWS: dict[str, type[LaneWorkflow]] = {
     RenewalRiskWorkflow.spec.name: RenewalRiskWorkflow,
+    InvoiceExceptionWorkflow.spec.name: InvoiceExceptionWorkflow,
 }
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.lanes import LaneBinding, LaneRegistry, bind
 from adapters.base import Filter
@@ -20,6 +20,7 @@ from contracts import (
     ProposedAction,
     ReviewOutcome,
     RunStatus,
+    ScanInput,
     StatusReason,
     TextValue,
     Verdict,
@@ -31,6 +32,7 @@ from handrail.worker import Runtime
 from tests.helpers import running_worker, wait_for_status
 from workflows.invoice_exception import MATCH_EXCEPTION, SPEC, InvoiceExceptionWorkflow
 from workflows.lane import LaneWorkflow
+from workflows.scan import WindowScanWorkflow
 
 AP = "ap@example.com"
 FINANCE = "finance@example.com"
@@ -265,3 +267,32 @@ async def test_finance_flag_needs_finance_reviewer(
             await decide(client, settings, handle.id, outcome=ReviewOutcome.APPROVE, reviewer_id=AP)
         await handle.terminate("test done")
     assert writes_on(runtime, bill_id)["task"] == []
+
+
+async def test_sweep_starts_each_bill_once(
+    client: Client, settings: Settings, runtime: Runtime
+) -> None:
+    scan = ScanInput(lane="invoice_exception")
+    async with running_worker(client, runtime):
+        first = await client.execute_workflow(
+            WindowScanWorkflow.run,
+            scan,
+            id=f"sweep-1-{settings.task_queue}",
+            task_queue=settings.task_queue,
+        )
+        second = await client.execute_workflow(
+            WindowScanWorkflow.run,
+            scan,
+            id=f"sweep-2-{settings.task_queue}",
+            task_queue=settings.task_queue,
+        )
+        for workflow_id in first.workflow_ids:
+            handle = client.get_workflow_handle(workflow_id)
+            await wait_for_status(handle, "needs_review", "written", "skipped", "failed")
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test done")
+    unmatched = sorted(bill for name, bill in ERP_SCENARIO_BILLS.items() if name != "control")
+    # Both copies of the duplicate invoice are unmatched, so the sweep finds one more bill.
+    assert (first.found, first.started) == (len(unmatched) + 1, len(unmatched) + 1)
+    assert second.started == 0
+    assert all(w.startswith("invoice_exception:sandbox:bill_") for w in first.workflow_ids)

@@ -13,7 +13,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from contracts import ReviewOutcome, RunStatus
+from adapters.sandbox.seed_erp_scenarios import ERP_SCENARIO_BILLS
+from contracts import LaneInput, ReviewOutcome, RunStatus
+from gateway.submit import lane_run_settings
 from handrail.runs import decide
 from handrail.settings import Settings
 from handrail.worker import Runtime
@@ -25,7 +27,10 @@ from tests.helpers import (
     start_run,
     wait_for_status,
 )
+from tests.test_invoice_lane import bill_event
 from workflows.catalog import LANE_WORKFLOWS
+from workflows.invoice_exception import SPEC as INVOICE_SPEC
+from workflows.invoice_exception import InvoiceExceptionWorkflow
 from workflows.scan import WindowScanWorkflow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
@@ -59,13 +64,46 @@ async def _approved_run_history(
     return await handle.fetch_history()
 
 
-async def test_live_history_replays(client: Client, settings: Settings, runtime: Runtime) -> None:
-    history = await _approved_run_history(client, settings, runtime)
+async def _finance_approved_bill_history(
+    client: Client, settings: Settings, runtime: Runtime
+) -> WorkflowHistory:
+    event = bill_event(ERP_SCENARIO_BILLS["tax_mismatch"])
+    async with running_worker(client, runtime):
+        handle = await client.start_workflow(
+            InvoiceExceptionWorkflow.run,
+            LaneInput(event=event, settings=lane_run_settings(INVOICE_SPEC, settings)),
+            id=event.workflow_id,
+            task_queue=settings.task_queue,
+        )
+        await wait_for_status(handle, "needs_review")
+        await decide(
+            client,
+            settings,
+            event.workflow_id,
+            outcome=ReviewOutcome.APPROVE,
+            reviewer_id="finance@example.com",
+        )
+        result = await handle.result()
+    assert result.status == RunStatus.WRITTEN
+    return await handle.fetch_history()
+
+
+@pytest.mark.parametrize(
+    ("name", "record"),
+    [
+        ("renewal_risk_approved", _approved_run_history),
+        ("invoice_exception_finance_approved", _finance_approved_bill_history),
+    ],
+)
+async def test_live_history_replays(
+    client: Client, settings: Settings, runtime: Runtime, name: str, record: object
+) -> None:
+    history = await record(client, settings, runtime)  # type: ignore[operator]
     outcome = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert outcome.replay_failure is None
     if os.environ.get("HANDRAIL_RECORD_HISTORIES") == "1":
         FIXTURES.mkdir(parents=True, exist_ok=True)
-        (FIXTURES / "renewal_risk_approved.json").write_text(history.to_json())
+        (FIXTURES / f"{name}.json").write_text(history.to_json())
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)

@@ -18,7 +18,7 @@ from contracts.enums import (
 )
 from contracts.events import EventEnvelope
 from contracts.policy import ActionDecision, PolicyDecision, PolicyInput, RuleHit
-from contracts.proposal import AgentProposal, Evidence, ProposedAction
+from contracts.proposal import AgentProposal, Evidence, ModelUsage, ProposedAction
 from contracts.review import ReviewDecision, ReviewReceipt
 from contracts.run import (
     EscalationInput,
@@ -69,6 +69,7 @@ __all__ = [
     "LaneInput",
     "LaneResult",
     "LaneRunSettings",
+    "ModelUsage",
     "NullValue",
     "Operation",
     "PolicyDecision",

@@ -1,5 +1,7 @@
 """Agent proposals. The agent never chooses permissions, because policy does."""
 
+from decimal import Decimal
+
 from pydantic import Field
 
 from contracts.base import Contract, Strict
@@ -25,6 +27,18 @@ class ProposedAction(Strict):
     rationale: str = ""
 
 
+class ModelUsage(Strict):
+    """Token use, latency and cost of the model calls behind one proposal."""
+
+    model: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    calls: int = Field(default=1, ge=1, description="model calls, counting retries and repairs")
+    latency_ms: int = Field(ge=0)
+    cost_usd: Decimal | None = Field(default=None, description="from the configured price table")
+
+
 class AgentProposal(Contract):
     summary: str
     risk_level: RiskLevel | None = None
@@ -39,3 +53,5 @@ class AgentProposal(Contract):
     # Fields of the context bundle that hold text typed by people; screens show
     # any text derived from them as untrusted.
     untrusted_inputs: list[str] = Field(default_factory=list)
+    prompt_version: str | None = Field(default=None, description="content hash of the prompt")
+    usage: ModelUsage | None = None

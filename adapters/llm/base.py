@@ -14,8 +14,32 @@ class ReasonerOutputInvalid(ReasonerError):
     """The reasoner produced output that does not validate against the lane's model."""
 
 
+class ReasonerRefused(ReasonerError):
+    """The model declined the task (the ``refusal`` field); a person takes over."""
+
+
+class ReasonerTruncated(ReasonerError):
+    """The model stopped for a reason other than a normal stop, even with a larger budget."""
+
+
 class ReasonerUnavailable(ReasonerError):
-    """The reasoner could not be reached or timed out; retrying may help."""
+    """The reasoner could not be reached, timed out or answered 5xx; retrying may help."""
+
+
+class ReasonerRateLimited(ReasonerUnavailable):
+    """The model server answered 429; retry after ``retry_after_seconds`` when given."""
+
+    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ReasonerAuthFailed(ReasonerError):
+    """The model server rejected the credentials (401/403); retrying cannot help."""
+
+
+class ReasonerBadRequest(ReasonerError):
+    """The model server rejected the request as malformed (400/404/422); retrying cannot help."""
 
 
 class Reasoner(Protocol):

@@ -45,3 +45,6 @@ class PolicyInput(Contract):
     lane: str
     proposal: AgentProposal
     context: ContextBundle
+    policy_version: str | None = Field(
+        default=None, description="the version to use; None for the current policy file"
+    )

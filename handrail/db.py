@@ -87,6 +87,35 @@ class AuditRecord(SQLModel, table=True):
     detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
 
 
+class PolicySnapshot(SQLModel, table=True):
+    """The files of every policy version a run used, so old runs re-evaluate the same way."""
+
+    __tablename__ = "hr_policy_snapshot"
+
+    version: str = Field(primary_key=True, max_length=80)
+    lane: str = Field(max_length=60)
+    files_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_timestamp())
+
+
+class LaneState(SQLModel, table=True):
+    """Operator overrides of a lane at run time: its rollout mode and whether it is paused."""
+
+    __tablename__ = "hr_lane_state"
+
+    lane: str = Field(primary_key=True, max_length=60)
+    mode: str | None = Field(default=None, max_length=20)
+    mode_changed_by: str | None = Field(default=None, max_length=200)
+    mode_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    paused: bool = False
+    paused_by: str | None = Field(default=None, max_length=200)
+    paused_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for the app database, creating the SQLite folder if needed."""
     if url.startswith("sqlite:///"):
@@ -113,5 +142,7 @@ def create_schema(engine: Engine) -> None:
             EventReceipt.__table__,  # type: ignore[attr-defined]
             WriteLedger.__table__,  # type: ignore[attr-defined]
             AuditRecord.__table__,  # type: ignore[attr-defined]
+            PolicySnapshot.__table__,  # type: ignore[attr-defined]
+            LaneState.__table__,  # type: ignore[attr-defined]
         ],
     )

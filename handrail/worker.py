@@ -24,6 +24,7 @@ from adapters.sandbox.db import make_engine as make_sandbox_engine
 from contracts import EventEnvelope
 from gateway.submit import submit_event
 from handrail import db
+from handrail.policy_store import PolicyStore
 from handrail.settings import Settings
 from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
@@ -39,6 +40,7 @@ class Runtime:
     app_engine: Engine
     systems: dict[str, SystemOfRecord]
     lanes: LaneRegistry
+    policies: PolicyStore
 
 
 def build_runtime(settings: Settings, systems: dict[str, SystemOfRecord] | None = None) -> Runtime:
@@ -50,7 +52,10 @@ def build_runtime(settings: Settings, systems: dict[str, SystemOfRecord] | None 
         create_sandbox_schema(sandbox_engine)
         systems = {"sandbox": SandboxAdapter(sandbox_engine)}
     lanes = LaneRegistry.from_specs([lane.spec for lane in LANE_WORKFLOWS.values()])
-    return Runtime(settings, app_engine, systems, lanes)
+    # A broken policy file stops the worker here, before it takes any run.
+    policies = PolicyStore(app_engine)
+    policies.load_all([lane.spec.policy for lane in LANE_WORKFLOWS.values()])
+    return Runtime(settings, app_engine, systems, lanes, policies)
 
 
 def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor) -> list[Worker]:
@@ -63,7 +68,7 @@ def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor
 
     context = ContextActivities(runtime.lanes, runtime.systems)
     reasoning = ReasoningActivities(runtime.lanes)
-    policy = PolicyActivities(runtime.lanes)
+    policy = PolicyActivities(runtime.lanes, runtime.policies)
     audit = AuditActivities(runtime.app_engine)
     scan = ScanActivities(runtime.lanes, runtime.systems, submit)
     writeback = WritebackActivities(runtime.app_engine, runtime.systems)

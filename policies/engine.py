@@ -1,17 +1,24 @@
 """Deterministic policy evaluation of proposed actions: allow, review or block.
 
-Every rule that fires is recorded with its id and reason, in evaluation order,
-and ``block`` beats ``review`` beats ``allow``. The allow-list of writable
-targets is checked first and cannot be overridden by any other rule.
+A lane's policy file (YAML, see ``policies/schema.py``) lists what the lane may
+write and the rules that decide each proposed action; its conditions are CEL
+expressions. Built-in checks run first and cannot be overridden: protected
+fields, the target allow-list, required fields, allowed values and the records
+in the run's context. Then every rule is evaluated in file order (the base
+policy's rules first) and every rule that fires is recorded with its reason.
+``block`` beats ``review`` beats ``allow``.
 """
 
-import hashlib
-import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import cel
 
 from contracts import (
     ActionDecision,
@@ -24,7 +31,22 @@ from contracts import (
     RuleHit,
     Verdict,
 )
-from contracts.values import NullValue, RecordsValue, TextValue, from_value
+from contracts.values import NullValue, RecordsValue, ScalarValue, TextValue, from_value
+from policies.schema import (
+    PolicyFile,
+    PolicyFileError,
+    RuleSpec,
+    content_hash,
+    parse_policy_text,
+)
+
+logger = logging.getLogger(__name__)
+
+# Names a rule condition may use; anything else is rejected when the file loads.
+VARIABLES = frozenset(
+    {"action", "proposal", "context", "params", "required_missing", "in_scope", "today", "now"}
+)
+INTERPOLATION = re.compile(r"\$\{([^}]+)\}")
 
 
 @dataclass(frozen=True)
@@ -48,25 +70,8 @@ class WritableTarget:
 
 
 @dataclass(frozen=True)
-class FlagTrigger:
-    """A review trigger on a context field: it fires when the field is true or a non-empty list.
-
-    ``reviewer_roles``, when set, replaces the roles that may approve the run's
-    actions, so a finance flag makes every action a finance decision.
-    """
-
-    rule_id: str
-    field: str
-    reason: str
-    reviewer_roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Protected:
-    """Fields no action may change, whatever the agent proposes or a reviewer edits.
-
-    ``fields`` None protects every field of the object.
-    """
+    """Fields no action may change; ``fields`` None protects every field of the object."""
 
     object: str
     rule_id: str
@@ -75,96 +80,136 @@ class Protected:
 
 
 @dataclass(frozen=True)
+class CompiledRule:
+    spec: RuleSpec
+    condition: Any
+    reason_parts: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class LanePolicy:
-    """A lane's writable targets and the thresholds that send its actions to a reviewer."""
+    """A loaded lane policy: the lane file merged over its base, with compiled rules."""
 
     lane: str
+    content_version: str
+    reviewer_roles: tuple[str, ...]
+    params: Mapping[str, Any]
+    required_context: frozenset[str]
     targets: tuple[WritableTarget, ...]
-    required_context: frozenset[str] = frozenset()
-    min_confidence: float = 0.6
-    high_value_field: str | None = None
-    high_value_threshold: Decimal = Decimal("100000")
-    disagreement_field: str | None = None
-    max_task_due_days: int = 30
-    default_reviewer_roles: tuple[str, ...] = ("revops",)
-    finance_roles: tuple[str, ...] = ("finance",)
-    flag_triggers: tuple[FlagTrigger, ...] = ()
-    protected: tuple[Protected, ...] = ()
-    # Lanes whose whole subject is money (accounts payable) rely on their flag
-    # triggers instead of sending every text that mentions an invoice to review.
-    review_sensitive_terms: bool = True
+    protected: tuple[Protected, ...]
+    rules: tuple[CompiledRule, ...]
+    source: str = ""
+    # File name -> text of the lane file and every base file, for snapshots.
+    files: Mapping[str, str] = field(default_factory=dict)
 
     def version(self) -> str:
-        """Return the content hash of this policy together with the default rules."""
-        description = {
-            "defaults": DEFAULT_RULES_VERSION,
-            "lane": self.lane,
-            "targets": [
-                {
-                    "system": t.system,
-                    "object": t.object,
-                    "operation": t.operation.value,
-                    "kind": t.kind.value,
-                    "fields": sorted(t.fields),
-                    "required": sorted(t.required),
-                    "references": sorted(t.references),
-                    "allowed_values": {k: sorted(v) for k, v in sorted(t.allowed_values.items())},
-                }
-                for t in self.targets
-            ],
-            "required_context": sorted(self.required_context),
-            "min_confidence": self.min_confidence,
-            "high_value": [self.high_value_field, str(self.high_value_threshold)],
-            "disagreement_field": self.disagreement_field,
-            "max_task_due_days": self.max_task_due_days,
-            "roles": [list(self.default_reviewer_roles), list(self.finance_roles)],
-            "protected": [
-                [p.object, p.rule_id, p.reason, sorted(p.fields or [])] for p in self.protected
-            ],
-            "review_sensitive_terms": self.review_sensitive_terms,
-            "flag_triggers": [
-                [f.rule_id, f.field, f.reason, list(f.reviewer_roles)] for f in self.flag_triggers
-            ],
-        }
-        canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        """Return the content hash of the lane file and its base file."""
+        return self.content_version
 
 
-# Terms that put money, credit, tax, contract or legal matters into generated
-# text. A person reads such text before it lands in the system of record.
-SENSITIVE_TERMS = re.compile(
-    r"\b(payments?|invoices?|overdue|credits?|refunds?|discounts?|pric(e|es|ing)|tax(es)?|"
-    r"contracts?|legal|lawsuits?|litigation|terminat\w*|penalt\w*|banks?|iban|wires?)\b"
-    r"|[$€£]\s?\d",
-    re.IGNORECASE,
-)
+def load_policy(path: Path) -> LanePolicy:
+    """Load a lane policy file and the base file it extends, compiling every rule.
 
-# Bumped by hand whenever a default rule below changes meaning, so the
-# policy_version of every lane changes with it.
-DEFAULT_RULES_VERSION = "defaults-2026-12-04.1"
+    Raises:
+        PolicyFileError: the file or its base is invalid; the message names file and line.
+    """
 
-KIND_RULES: dict[ActionKind, tuple[Verdict, str, str]] = {
-    ActionKind.FINANCIAL_MASTER_DATA: (
-        Verdict.BLOCK,
-        "default.financial_master_data.block",
-        "vendor, bank, tax and payment data are never changed by an agent",
-    ),
-    ActionKind.DEAL_FIELD: (
-        Verdict.REVIEW,
-        "default.deal_field.review",
-        "amount, close date, stage and forecast changes need a reviewer",
-    ),
-    ActionKind.CREDIT_STATUS: (
-        Verdict.REVIEW,
-        "default.credit_status.finance_review",
-        "customer credit status changes need a finance reviewer",
-    ),
-    ActionKind.EXTERNAL_MESSAGE: (
-        Verdict.REVIEW,
-        "default.external_message.draft_review",
-        "external customer communication is a draft until a reviewer approves it",
-    ),
-}
+    def read(name: str) -> str:
+        try:
+            return (path.parent / name).read_text()
+        except OSError as err:
+            raise PolicyFileError(f"{path.parent / name}: cannot read: {err.strerror}") from err
+
+    return load_policy_texts(path.name, read, folder=str(path.parent))
+
+
+def load_policy_texts(name: str, read: Callable[[str], str], *, folder: str = ".") -> LanePolicy:
+    """Load a lane policy by file name, reading each file's text through ``read``.
+
+    Raises:
+        PolicyFileError: a file is invalid; the message names file and line.
+    """
+    path = Path(folder) / name
+    lane_text = read(name)
+    lane_file = parse_policy_text(lane_text, str(path))
+    # Base files first, so their rules run first and the lane's params win.
+    chain: list[tuple[PolicyFile, Path, str]] = [(lane_file, path, lane_text)]
+    texts_by_name = {name: lane_text}
+    current = lane_file
+    while current.extends:
+        if current.extends in texts_by_name:
+            raise PolicyFileError(f"{path}: extends forms a cycle through {current.extends}")
+        base_path = Path(folder) / current.extends
+        text = read(current.extends)
+        texts_by_name[current.extends] = text
+        current = parse_policy_text(text, str(base_path))
+        chain.insert(0, (current, base_path, text))
+    files = [policy_file for policy_file, _, _ in chain]
+    texts = [text for _, _, text in chain]
+
+    params: dict[str, Any] = {}
+    rules: list[CompiledRule] = []
+    for policy_file, file_path, _ in chain:
+        params.update(policy_file.params)
+        rules += [_compile(rule, file_path) for rule in policy_file.rules]
+    return LanePolicy(
+        lane=lane_file.lane,
+        content_version=content_hash(*texts),
+        reviewer_roles=tuple(lane_file.reviewer_roles or files[0].reviewer_roles),
+        params=params,
+        required_context=frozenset(lane_file.required_context),
+        targets=tuple(_target(t) for t in lane_file.targets),
+        protected=tuple(
+            Protected(
+                object=p.object,
+                rule_id=p.id,
+                reason=p.reason,
+                fields=frozenset(p.fields) if p.fields is not None else None,
+            )
+            for f in files
+            for p in f.protected
+        ),
+        rules=tuple(rules),
+        source=str(path),
+        files=texts_by_name,
+    )
+
+
+def _compile(rule: RuleSpec, path: Path) -> CompiledRule:
+    try:
+        condition = cel.compile(rule.when)
+    except ValueError as err:
+        raise PolicyFileError(f"{path}: rule {rule.id}: invalid condition: {err}") from err
+    unknown = sorted(set(condition.variables()) - VARIABLES)
+    if unknown:
+        raise PolicyFileError(
+            f"{path}: rule {rule.id}: unknown variable(s) {', '.join(unknown)}; "
+            f"conditions may use {', '.join(sorted(VARIABLES))}"
+        )
+    parts: list[tuple[str, Any]] = []
+    last = 0
+    for match in INTERPOLATION.finditer(rule.reason):
+        try:
+            program = cel.compile(match.group(1))
+        except ValueError as err:
+            raise PolicyFileError(f"{path}: rule {rule.id}: invalid reason: {err}") from err
+        parts.append((rule.reason[last : match.start()], program))
+        last = match.end()
+    parts.append((rule.reason[last:], None))
+    return CompiledRule(spec=rule, condition=condition, reason_parts=tuple(parts))
+
+
+def _target(spec: Any) -> WritableTarget:
+    return WritableTarget(
+        system=spec.system,
+        object=spec.object,
+        operation=spec.operation,
+        kind=spec.kind,
+        fields=frozenset(spec.fields),
+        required=frozenset(spec.required),
+        references=frozenset(spec.references),
+        allowed_values={k: frozenset(v) for k, v in spec.allowed_values.items()},
+    )
 
 
 def evaluate(
@@ -174,11 +219,11 @@ def evaluate(
     *,
     now: datetime,
 ) -> PolicyDecision:
-    """Decide every proposed action against the lane's policy and the default rules."""
-    run_hits = _review_triggers(proposal, context, policy)
-    run_roles, roles_rule = _trigger_roles(context, policy)
+    """Decide every proposed action against the lane's policy."""
+    base = _activation(proposal, context, policy, now)
+    run_hits, run_roles = _run_rules(policy, base)
     decisions = [
-        _decide_action(action, context, policy, run_hits, (run_roles, roles_rule), now)
+        _decide_action(action, context, policy, base, run_hits, run_roles)
         for action in proposal.actions
     ]
     return PolicyDecision(
@@ -189,95 +234,45 @@ def evaluate(
     )
 
 
-def _review_triggers(
-    proposal: AgentProposal, context: ContextBundle, policy: LanePolicy
-) -> list[RuleHit]:
+def _run_rules(
+    policy: LanePolicy, base: dict[str, Any]
+) -> tuple[list[RuleHit], tuple[list[str], str]]:
     hits: list[RuleHit] = []
-    if proposal.confidence < policy.min_confidence:
-        hits.append(
-            _review(
-                "trigger.low_confidence",
-                f"agent confidence {proposal.confidence:.2f} is below {policy.min_confidence:.2f}",
-            )
-        )
-    missing = sorted(name for name in policy.required_context if _is_missing(context, name))
-    if missing:
-        hits.append(
-            _review(
-                "trigger.missing_required_fields",
-                f"required context fields are missing: {', '.join(missing)}",
-            )
-        )
-    if policy.high_value_field:
-        amount = _scalar(context, policy.high_value_field)
-        if isinstance(amount, Decimal | int) and amount >= policy.high_value_threshold:
-            hits.append(
-                _review(
-                    "trigger.high_value",
-                    f"{policy.high_value_field} {amount} is at or above "
-                    f"{policy.high_value_threshold}",
-                )
-            )
-    if policy.disagreement_field:
-        entry = context.fields.get(policy.disagreement_field)
-        rows = getattr(entry.value, "rows", []) if entry else []
-        if rows:
-            hits.append(
-                _review(
-                    "trigger.sources_disagree",
-                    f"the systems of record disagree on {len(rows)} value(s)",
-                )
-            )
-    for trigger in policy.flag_triggers:
-        if _flag_set(context, trigger.field):
-            hits.append(_review(trigger.rule_id, trigger.reason))
-    return hits
-
-
-def _trigger_roles(context: ContextBundle, policy: LanePolicy) -> tuple[list[str], str]:
-    """Return the reviewer roles the first fired flag trigger demands, with its rule id."""
-    for trigger in policy.flag_triggers:
-        if trigger.reviewer_roles and _flag_set(context, trigger.field):
-            return list(trigger.reviewer_roles), trigger.rule_id
-    return [], ""
-
-
-def _flag_set(context: ContextBundle, name: str) -> bool:
-    entry = context.fields.get(name)
-    if entry is None:
-        return False
-    if isinstance(entry.value, RecordsValue):
-        return bool(entry.value.rows)
-    return from_value(entry.value) is True
+    roles: tuple[list[str], str] = ([], "")
+    for rule in policy.rules:
+        if rule.spec.scope != "run":
+            continue
+        hit = _fire(rule, base)
+        if hit is not None:
+            hits.append(hit)
+            if rule.spec.roles and not roles[0]:
+                roles = (list(rule.spec.roles), rule.spec.id)
+    return hits, roles
 
 
 def _decide_action(
     action: ProposedAction,
     context: ContextBundle,
     policy: LanePolicy,
+    base: dict[str, Any],
     run_hits: list[RuleHit],
     run_roles: tuple[list[str], str],
-    now: datetime,
 ) -> ActionDecision:
     hits = _check_target(action, context, policy)
-    roles = list(policy.default_reviewer_roles)
-    roles_rule = ""
+    roles, roles_rule = list(policy.reviewer_roles), ""
     if not any(hit.verdict == Verdict.BLOCK for hit in hits):
-        kind_checks: dict[ActionKind, Callable[[], list[RuleHit]]] = {
-            ActionKind.INTERNAL_NOTE: lambda: _check_note(action),
-            ActionKind.FOLLOW_UP_TASK: lambda: _check_task(action, context, policy, now),
-        }
-        hits += kind_checks.get(action.kind, lambda: [])()
-        if action.kind in KIND_RULES:
-            verdict, rule_id, reason = KIND_RULES[action.kind]
-            hits.append(RuleHit(rule_id=rule_id, verdict=verdict, reason=reason))
-        if action.kind == ActionKind.CREDIT_STATUS:
-            roles, roles_rule = list(policy.finance_roles), KIND_RULES[action.kind][1]
+        activation = {**base, "action": _action_map(action)}
+        for rule in policy.rules:
+            if rule.spec.scope != "action":
+                continue
+            hit = _fire(rule, activation)
+            if hit is not None:
+                hits.append(hit)
+                if rule.spec.roles and not roles_rule:
+                    roles, roles_rule = list(rule.spec.roles), rule.spec.id
+        hits += run_hits
         if run_roles[0]:
             roles, roles_rule = run_roles
-        if policy.review_sensitive_terms:
-            hits += _check_text(action)
-        hits += run_hits
     if not hits:
         hits.append(
             RuleHit(
@@ -294,6 +289,106 @@ def _decide_action(
         reviewer_roles=roles,
         roles_rule=roles_rule,
     )
+
+
+def _fire(rule: CompiledRule, activation: dict[str, Any]) -> RuleHit | None:
+    """Evaluate one rule; a condition that fails to evaluate sends the action to review."""
+    try:
+        fired = rule.condition.execute(activation)
+    except (RuntimeError, ValueError, KeyError, TypeError, ZeroDivisionError) as err:
+        logger.warning("policy rule %s could not be evaluated: %s", rule.spec.id, err)
+        return RuleHit(
+            rule_id="policy.rule_error",
+            verdict=Verdict.REVIEW,
+            reason=f"rule {rule.spec.id} could not be evaluated ({type(err).__name__}), "
+            "so a person decides",
+        )
+    if fired is not True:
+        return None
+    return RuleHit(
+        rule_id=rule.spec.id, verdict=rule.spec.verdict, reason=_reason(rule, activation)
+    )
+
+
+def _reason(rule: CompiledRule, activation: dict[str, Any]) -> str:
+    parts = []
+    for literal, program in rule.reason_parts:
+        parts.append(literal)
+        if program is not None:
+            try:
+                parts.append(_show(program.execute(activation)))
+            except (RuntimeError, ValueError, KeyError, TypeError):
+                parts.append("?")
+    return "".join(parts)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}" if value == int(value) else f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+    return str(value)
+
+
+def _activation(
+    proposal: AgentProposal, context: ContextBundle, policy: LanePolicy, now: datetime
+) -> dict[str, Any]:
+    """Build the CEL variables: plain values, dates as midnight-UTC timestamps, money as double."""
+    values: dict[str, Any] = {}
+    for name, entry in context.fields.items():
+        if isinstance(entry.value, RecordsValue):
+            values[name] = [{k: _plain(v) for k, v in row.items()} for row in entry.value.rows]
+        else:
+            values[name] = _plain(entry.value)
+    required_missing = sorted(
+        name
+        for name in policy.required_context
+        if name in context.missing or values.get(name) is None
+    )
+    today = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+    return {
+        "proposal": {
+            "confidence": proposal.confidence,
+            "risk_level": proposal.risk_level.value if proposal.risk_level else "",
+            "classification": proposal.classification or "",
+            "recommendation": proposal.recommendation or "",
+            "summary": proposal.summary,
+        },
+        "context": values,
+        "params": dict(policy.params),
+        "required_missing": required_missing,
+        "in_scope": [ref.id for ref in context.records_in_scope],
+        "today": today,
+        "now": now,
+    }
+
+
+def _action_map(action: ProposedAction) -> dict[str, Any]:
+    texts = [v.value for v in action.fields.values() if isinstance(v, TextValue)]
+    return {
+        "action_id": action.action_id,
+        "kind": action.kind.value,
+        "operation": action.operation.value,
+        "target_system": action.target_system,
+        "target_object": action.target_object,
+        "target_record_id": action.target_record_id,
+        "fields": {name: _plain(value) for name, value in action.fields.items()},
+        "field_types": {name: value.type for name, value in action.fields.items()},
+        "text": "\n".join(texts),
+    }
+
+
+def _plain(value: ScalarValue | Any) -> Any:
+    raw = from_value(value)
+    if isinstance(raw, Decimal):
+        return float(raw)
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, date):
+        return datetime.combine(raw, time(0), tzinfo=UTC)
+    return raw
 
 
 def _check_target(
@@ -379,72 +474,12 @@ def _check_scope(
     return []
 
 
-def _check_note(action: ProposedAction) -> list[RuleHit]:
-    body = from_value(action.fields.get("body", NullValue()))
-    if not isinstance(body, str) or not body.strip() or len(body) > 10_000:
-        return [_block("default.note.invalid", "a note needs a body of 1 to 10,000 characters")]
-    return []
-
-
-def _check_task(
-    action: ProposedAction, context: ContextBundle, policy: LanePolicy, now: datetime
-) -> list[RuleHit]:
-    owner = from_value(action.fields.get("owner_id", NullValue()))
-    due = from_value(action.fields.get("due_date", NullValue()))
-    problems = []
-    if not owner:
-        problems.append("the task has no owner")
-    elif owner not in {ref.id for ref in context.records_in_scope}:
-        # A reviewer may hand the task to someone else; the agent may not.
-        problems.append(f"the task owner {owner} is not the record's owner")
-    if not isinstance(due, date) or isinstance(due, datetime):
-        problems.append("the due date is not a date")
-    else:
-        latest = now.date() + timedelta(days=policy.max_task_due_days)
-        if not now.date() <= due <= latest:
-            problems.append(f"the due date {due} is not between today and {latest}")
-    if problems:
-        return [_review("default.task.owner_or_due_invalid", "; ".join(problems))]
-    return []
-
-
-def _check_text(action: ProposedAction) -> list[RuleHit]:
-    for name, value in action.fields.items():
-        if isinstance(value, TextValue) and SENSITIVE_TERMS.search(value.value):
-            return [
-                _review(
-                    "trigger.sensitive_terms",
-                    f"{name} mentions money, credit, tax, contract or legal terms",
-                )
-            ]
-    return []
-
-
-def _scalar(context: ContextBundle, name: str) -> object:
-    entry = context.fields.get(name)
-    if entry is None or entry.value.type == "records":
-        return None
-    return from_value(entry.value)
-
-
-def _is_missing(context: ContextBundle, name: str) -> bool:
-    return (
-        name in context.missing
-        or name not in context.fields
-        or (isinstance(context.fields[name].value, NullValue))
-    )
-
-
 def _empty(value: object) -> bool:
     return (
         value is None
         or isinstance(value, NullValue)
         or (isinstance(value, TextValue) and not value.value.strip())
     )
-
-
-def _review(rule_id: str, reason: str) -> RuleHit:
-    return RuleHit(rule_id=rule_id, verdict=Verdict.REVIEW, reason=reason)
 
 
 def _block(rule_id: str, reason: str) -> RuleHit:

@@ -30,8 +30,10 @@ from contracts import (
     from_value,
     to_value,
 )
-from policies.engine import evaluate
-from policies.renewal_risk import POLICY
+from handrail.policy_store import POLICY_DIR
+from policies.engine import evaluate, load_policy
+
+POLICY = load_policy(POLICY_DIR / "renewal_risk.yaml")
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()

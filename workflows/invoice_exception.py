@@ -10,7 +10,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts import LaneInput, LaneResult, PolicySnippet, RolloutMode
-    from policies.invoice_exception import POLICY
     from workflows.lane import LaneWorkflow
     from workflows.spec import LaneSpec
 
@@ -71,7 +70,7 @@ SPEC = LaneSpec(
         "work_queue": frozenset({"owner_id"}),
         "user": frozenset({"name", "email", "active"}),
     },
-    policy=POLICY,
+    policy="invoice_exception.yaml",
     context_builder="activities.invoice_exception:build_context",
     reasoner="adapters.llm.offline_invoice:OfflineInvoiceReasoner",
     scan="activities.invoice_exception:scan_unmatched_bills",

@@ -283,9 +283,10 @@ class LaneWorkflow:
             if decision.outcome == ReviewOutcome.EDIT:
                 edits = {a.action_id: a for a in decision.edited_actions}
                 actionable = [edits.get(a.action_id, a) for a in actionable]
-                # An edited action is new input: it passes policy again before any write.
+                # An edited action is new input: it passes the run's own policy
+                # version again before any write.
                 edited = proposal.model_copy(update={"actions": actionable})
-                policy = await self._evaluate(edited, context)
+                policy = await self._evaluate(edited, context, policy.policy_version)
                 actionable = [
                     a for a in actionable if policy.verdict_for(a.action_id) != Verdict.BLOCK
                 ]
@@ -324,11 +325,15 @@ class LaneWorkflow:
         reason = StatusReason.TARGET_REJECTED if rejected else StatusReason.WRITE_FAILED
         return await self._finish(RunStatus.FAILED, reason)
 
-    async def _evaluate(self, proposal: AgentProposal, context: ContextBundle) -> PolicyDecision:
+    async def _evaluate(
+        self, proposal: AgentProposal, context: ContextBundle, version: str | None = None
+    ) -> PolicyDecision:
         self._set_status(RunStatus.PROCESSING, StatusReason.EVALUATING_POLICY)
         decision = await workflow.execute_activity_method(
             PolicyActivities.evaluate_policy,
-            PolicyInput(lane=self.spec.name, proposal=proposal, context=context),
+            PolicyInput(
+                lane=self.spec.name, proposal=proposal, context=context, policy_version=version
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=READ_RETRY,
         )

@@ -6,7 +6,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts import LaneInput, LaneResult, PolicySnippet, RolloutMode
-    from policies.renewal_risk import POLICY
     from workflows.lane import LaneWorkflow
     from workflows.spec import LaneSpec
 
@@ -50,7 +49,7 @@ SPEC = LaneSpec(
         "erp_customer": frozenset({"name", "status", "contract_value"}),
         "ar_invoice": frozenset({"erp_customer_id", "amount", "due_date", "paid", "credit_hold"}),
     },
-    policy=POLICY,
+    policy="renewal_risk.yaml",
     context_builder="activities.renewal_risk:build_context",
     reasoner="adapters.llm.offline_renewal:OfflineRenewalReasoner",
     scan="activities.renewal_risk:scan_renewals",

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from contracts import PolicySnippet, RolloutMode
-from policies.engine import LanePolicy
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,8 @@ class LaneSpec:
     source_system: str
     # Object name -> the only fields the lane may read from it.
     reads: Mapping[str, frozenset[str]]
-    policy: LanePolicy
+    # File name under policies/, e.g. renewal_risk.yaml.
+    policy: str
     context_builder: str
     reasoner: str
     scan: str | None = None

@@ -98,3 +98,19 @@ class ScanResult(Contract):
     workflow_ids: list[str] = Field(
         default_factory=list, description="runs started or found as duplicates, in scan order"
     )
+
+
+class LaneGateInput(Contract):
+    lane: str
+
+
+class LaneGate(Contract):
+    """The operator's switches for a lane, read by runs before each agent step and write."""
+
+    paused: bool
+    paused_by: str | None = None
+    mode: RolloutMode | None = Field(default=None, description="runtime override, if any")
+
+
+class ResumeSignal(Contract):
+    resumed_by: str

@@ -16,8 +16,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts import EventEnvelope, LaneInput, LaneRunSettings
-from handrail.db import EventReceipt, utcnow
+from contracts import EventEnvelope, LaneInput, LaneRunSettings, RolloutMode
+from handrail.db import EventReceipt, LaneState, utcnow
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable
 from workflows.catalog import LANE_WORKFLOWS
@@ -38,11 +38,17 @@ class SubmitResult:
     deliveries: int
 
 
-def lane_run_settings(spec: LaneSpec, settings: Settings) -> LaneRunSettings:
-    """Combine a lane's defaults with the operator's overrides."""
+def lane_run_settings(
+    spec: LaneSpec, settings: Settings, runtime_mode: RolloutMode | None = None
+) -> LaneRunSettings:
+    """Combine a lane's defaults with the operator's overrides.
+
+    The mode comes from ``handrail lanes set-mode`` if set, then from settings,
+    then from the lane's default.
+    """
     overrides = settings.lanes.get(spec.name)
     return LaneRunSettings(
-        mode=(overrides and overrides.mode) or spec.default_mode,
+        mode=runtime_mode or (overrides and overrides.mode) or spec.default_mode,
         review_sla=(overrides and overrides.review_sla) or spec.review_sla,
         escalate_after=(overrides and overrides.escalate_after) or spec.escalate_after,
         reviewer_roles=list(spec.reviewer_roles),
@@ -74,7 +80,12 @@ async def submit_event(
     try:
         handle = await client.start_workflow(
             workflow_class.run,
-            LaneInput(event=event, settings=lane_run_settings(spec, settings)),
+            LaneInput(
+                event=event,
+                settings=lane_run_settings(
+                    spec, settings, await asyncio.to_thread(runtime_mode, engine, spec.name)
+                ),
+            ),
             id=event.workflow_id,
             task_queue=settings.task_queue,
             # A business fact runs once, even after its run has closed.
@@ -93,6 +104,13 @@ async def submit_event(
     return SubmitResult(
         event.workflow_id, handle.result_run_id, duplicate=False, deliveries=deliveries
     )
+
+
+def runtime_mode(engine: Engine, lane: str) -> RolloutMode | None:
+    """Return the mode an operator set with ``handrail lanes set-mode``, if any."""
+    with Session(engine) as session:
+        state = session.get(LaneState, lane)
+    return RolloutMode(state.mode) if state is not None and state.mode else None
 
 
 def _count_delivery(engine: Engine, event: EventEnvelope, *, duplicate: bool) -> int:

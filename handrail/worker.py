@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.audit import AuditActivities
 from activities.context import ContextActivities
+from activities.lane_state import LaneStateActivities
 from activities.lanes import LaneRegistry
 from activities.policy import PolicyActivities
 from activities.reasoning import ReasoningActivities
@@ -70,6 +71,7 @@ def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor
     reasoning = ReasoningActivities(runtime.lanes)
     policy = PolicyActivities(runtime.lanes, runtime.policies)
     audit = AuditActivities(runtime.app_engine)
+    lane_state = LaneStateActivities(runtime.app_engine)
     scan = ScanActivities(runtime.lanes, runtime.systems, submit)
     writeback = WritebackActivities(runtime.app_engine, runtime.systems)
 
@@ -84,6 +86,7 @@ def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor
                 policy.evaluate_policy,
                 audit.record_audit,
                 audit.notify_escalation,
+                lane_state.lane_gate,
                 scan.scan_window,
             ],
             activity_executor=executor,

@@ -1,6 +1,7 @@
 """The renewal-risk lane end to end against a real Temporal dev server."""
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -286,7 +287,7 @@ async def test_review_sla_expires(client: Client, settings: Settings, runtime: R
 @pytest.mark.parametrize(
     ("mode", "status", "reason"),
     [
-        (RolloutMode.SHADOW, RunStatus.SKIPPED, StatusReason.SHADOW_MODE),
+        (RolloutMode.SHADOW, RunStatus.NEEDS_REVIEW, StatusReason.SHADOW_MODE),
         (RolloutMode.DRAFT, RunStatus.NEEDS_REVIEW, StatusReason.AWAITING_REVIEWER),
         (RolloutMode.ASSISTED, RunStatus.NEEDS_REVIEW, StatusReason.AWAITING_REVIEWER),
     ],
@@ -349,3 +350,29 @@ async def test_update_after_end_rejected(
             )
         state = await get_state(client, event.workflow_id)
     assert state.status == RunStatus.WRITTEN
+
+
+async def test_shadow_approval_never_writes(
+    client: Client, settings: Settings, runtime: Runtime
+) -> None:
+    opp = renewal_opportunity(runtime, "acc_006")
+    event = renewal_event(opp, "acc_006")
+    async with running_worker(client, runtime):
+        handle = await start_run(client, settings, event, run_settings(mode=RolloutMode.SHADOW))
+        state = await wait_for_status(handle, "needs_review")
+        assert state.reason == StatusReason.SHADOW_MODE
+        assert state.shadow_writes == ["note", "task", "risk"]
+        await decide(
+            client, settings, event.workflow_id, outcome=ReviewOutcome.APPROVE, reviewer_id=REVIEWER
+        )
+        result = await handle.result()
+    assert (result.status, result.reason) == (RunStatus.SKIPPED, StatusReason.SHADOW_MODE)
+    assert result.writes == []
+    assert created(runtime, opp) == (0, 0)
+    with Session(runtime.app_engine) as session:
+        rows = session.exec(
+            select(AuditRecord).where(
+                AuditRecord.workflow_id == event.workflow_id, AuditRecord.step == "shadow_review"
+            )
+        ).all()
+    assert [json.loads(row.detail_json)["agreed"] for row in rows] == ["true"]

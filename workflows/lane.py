@@ -7,7 +7,7 @@ is deterministic, and all I/O happens in activities.
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import ClassVar
 
@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.audit import AuditActivities
     from activities.context import ContextActivities
     from activities.errors import NOT_FOUND, OUTPUT_INVALID
+    from activities.lane_state import LaneStateActivities
     from activities.policy import PolicyActivities
     from activities.reasoning import ReasoningActivities
     from activities.writeback import WritebackActivities
@@ -30,16 +31,17 @@ with workflow.unsafe.imports_passed_through():
         ContextBundle,
         EscalationInput,
         FetchContextInput,
+        LaneGateInput,
         LaneInput,
         LaneResult,
         PolicyDecision,
         PolicyInput,
         ProposedAction,
         ProposeInput,
+        ResumeSignal,
         ReviewDecision,
         ReviewOutcome,
         ReviewReceipt,
-        RolloutMode,
         RunState,
         RunStatus,
         StatusReason,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         WriteErrorKind,
     )
     from workflows import search_attributes as sa
+    from workflows.modes import WritePlan, plan_writes
     from workflows.spec import LaneSpec
 
 
@@ -94,10 +97,16 @@ class LaneWorkflow:
         self._decision_lock = asyncio.Lock()
         self._audit: list[AuditEntry] = []
         self._audit_seq = 0
+        self._resume_requested = False
 
     async def run(self, input: LaneInput) -> LaneResult:
         """Run the lane; each subclass overrides this with ``@workflow.run``."""
         raise NotImplementedError
+
+    @workflow.signal
+    def resume(self, signal: ResumeSignal) -> None:
+        """Wake a run held by a paused lane; it checks the lane again before going on."""
+        self._resume_requested = True
 
     @workflow.query
     def state(self) -> RunState:
@@ -184,6 +193,8 @@ class LaneWorkflow:
         event = self._input.event
         self._upsert_identity()
         self._record("received", event.source_system, event, {"event_id": event.event_id})
+        # A paused lane holds the run here: no agent step until it is resumed.
+        await self._wait_while_paused(RunStatus.RECEIVED)
 
         # Fetch the declared context.
         self._set_status(RunStatus.PROCESSING, StatusReason.FETCHING_CONTEXT)
@@ -246,21 +257,22 @@ class LaneWorkflow:
         if not actionable:
             return await self._finish(RunStatus.SKIPPED, StatusReason.POLICY_BLOCKED)
 
-        mode = self._input.settings.mode
-        if mode == RolloutMode.SHADOW:
+        plan = plan_writes(
+            self._input.settings.mode, [policy.verdict_for(a.action_id) for a in actionable]
+        )
+        if plan == WritePlan.SHADOW:
             self._state.shadow_writes = [a.action_id for a in actionable]
             self._record(
                 "shadow", "system", None, {}, {"would_write": ",".join(self._state.shadow_writes)}
             )
+            if workflow.patched("shadow-review"):
+                await self._shadow_review(actionable)
             return await self._finish(RunStatus.SKIPPED, StatusReason.SHADOW_MODE)
 
         # Wait for a reviewer when policy or the rollout mode requires one.
         approved_by: str | None = None
         success_reason = StatusReason.AUTO_APPROVED
-        needs_review = mode in (RolloutMode.DRAFT, RolloutMode.ASSISTED) or any(
-            policy.verdict_for(a.action_id) == Verdict.REVIEW for a in actionable
-        )
-        if needs_review:
+        if plan == WritePlan.REVIEW:
             if not await self._await_review(actionable):
                 return await self._finish(RunStatus.SKIPPED, StatusReason.REVIEW_EXPIRED)
             decision = self._decision
@@ -295,7 +307,8 @@ class LaneWorkflow:
             approved_by = decision.reviewer_id
             success_reason = StatusReason.APPROVED_BY_REVIEWER
 
-        # Write back, one idempotent request per action.
+        # Write back, one idempotent request per action; a paused lane holds the writes.
+        await self._wait_while_paused(RunStatus.PROCESSING)
         self._set_status(RunStatus.PROCESSING, StatusReason.WRITING)
         for action in actionable:
             result = await self._write(action, proposal, policy, approved_by)
@@ -347,14 +360,60 @@ class LaneWorkflow:
         )
         return decision
 
-    async def _await_review(self, actions: Sequence[ProposedAction]) -> bool:
+    async def _shadow_review(self, actions: Sequence[ProposedAction]) -> None:
+        """Let a reviewer record what they would have decided; nothing is written either way."""
+        if not await self._await_review(actions, StatusReason.SHADOW_MODE):
+            return
+        decision = self._decision
+        assert decision is not None
+        agreed = decision.outcome == ReviewOutcome.APPROVE and set(decision.action_ids) == {
+            a.action_id for a in actions
+        }
+        self._state.pending_action_ids = []
+        self._record(
+            "shadow_review",
+            decision.reviewer_id,
+            decision,
+            {},
+            {"outcome": decision.outcome.value, "agreed": str(agreed).lower()},
+        )
+
+    async def _wait_while_paused(self, status: RunStatus) -> None:
+        """Hold the run while its lane is paused, checking again on resume or every 5 minutes."""
+        if not workflow.patched("lane-pause-gate"):
+            return
+        held = False
+        while True:
+            gate = await workflow.execute_activity_method(
+                LaneStateActivities.lane_gate,
+                LaneGateInput(lane=self.spec.name),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=READ_RETRY,
+            )
+            if not gate.paused:
+                if held:
+                    self._record("resumed", "system", None)
+                return
+            if not held:
+                held = True
+                self._set_status(status, StatusReason.PAUSED)
+                self._record("paused", gate.paused_by or "system", None)
+                await self._flush_audit()
+            self._resume_requested = False
+            await self._wait_for(lambda: self._resume_requested, timedelta(minutes=5), "paused")
+
+    async def _await_review(
+        self,
+        actions: Sequence[ProposedAction],
+        reason: StatusReason = StatusReason.AWAITING_REVIEWER,
+    ) -> bool:
         """Wait for a decision; escalate once, then give up at the SLA. True if decided."""
         settings = self._input.settings
         self._state.pending_action_ids = [a.action_id for a in actions]
         waiting_since = workflow.now()
         deadline = waiting_since + settings.review_sla
         self._state.review_deadline = deadline
-        self._set_status(RunStatus.NEEDS_REVIEW, StatusReason.AWAITING_REVIEWER)
+        self._set_status(RunStatus.NEEDS_REVIEW, reason)
         await self._flush_audit()
 
         escalate_after = min(settings.escalate_after, settings.review_sla)
@@ -384,10 +443,13 @@ class LaneWorkflow:
         return False
 
     async def _wait_for_decision(self, timeout: timedelta, summary: str) -> bool:
+        return await self._wait_for(lambda: self._decision is not None, timeout, summary)
+
+    async def _wait_for(
+        self, condition: Callable[[], bool], timeout: timedelta, summary: str
+    ) -> bool:
         try:
-            await workflow.wait_condition(
-                lambda: self._decision is not None, timeout=timeout, timeout_summary=summary
-            )
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
         except TimeoutError:
             return False
         return True

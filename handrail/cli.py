@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from adapters.sandbox.db import create_schema, is_empty, make_engine
 from adapters.sandbox.seed import seed_sandbox
-from handrail import cli_events, cli_runs, cli_sandbox
+from handrail import cli_events, cli_lanes, cli_policy, cli_runs, cli_sandbox
 from handrail.cli_common import fail, load_settings, run, setup_logging
 from handrail.demo import run_demo
 from handrail.devserver import DevServerError, ensure_search_attributes, start_dev_server
@@ -34,6 +34,8 @@ app.add_typer(cli_runs.runs_app, name="runs")
 app.add_typer(cli_runs.review_app, name="review")
 app.add_typer(cli_sandbox.app, name="sandbox")
 app.add_typer(cli_events.app, name="events")
+app.add_typer(cli_policy.app, name="policy")
+app.add_typer(cli_lanes.app, name="lanes")
 
 
 @app.command()

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         }
     )
     lanes: dict[str, LaneOverrides] = Field(default_factory=dict)
+    policy_dir: Path | None = Field(
+        default=None, description="folder of lane policy files; defaults to the shipped policies/"
+    )
     renewal_window_days: int = Field(default=60, ge=1, le=365)
 
     @field_validator("temporal_host")

@@ -25,7 +25,7 @@ from adapters.sandbox.db import make_engine as make_sandbox_engine
 from contracts import EventEnvelope
 from gateway.submit import submit_event
 from handrail import db
-from handrail.policy_store import PolicyStore
+from handrail.policy_store import POLICY_DIR, PolicyStore
 from handrail.settings import Settings
 from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
@@ -54,7 +54,7 @@ def build_runtime(settings: Settings, systems: dict[str, SystemOfRecord] | None 
         systems = {"sandbox": SandboxAdapter(sandbox_engine)}
     lanes = LaneRegistry.from_specs([lane.spec for lane in LANE_WORKFLOWS.values()])
     # A broken policy file stops the worker here, before it takes any run.
-    policies = PolicyStore(app_engine)
+    policies = PolicyStore(app_engine, settings.policy_dir or POLICY_DIR)
     policies.load_all([lane.spec.policy for lane in LANE_WORKFLOWS.values()])
     return Runtime(settings, app_engine, systems, lanes, policies)
 

@@ -13,8 +13,10 @@ from adapters.sandbox.csv_import import import_crm_csv
 from adapters.sandbox.db import create_schema, is_empty, make_engine
 from adapters.sandbox.seed import seed_sandbox
 from contracts import RunState, RunStatus, ScanInput, ScanResult, Verdict
+from handrail import db
 from handrail.cli_common import fail, table
 from handrail.devserver import DevServerError, start_dev_server
+from handrail.lanes_admin import list_lanes
 from handrail.processes import pid_alive, start_worker_background
 from handrail.runs import REVIEW_QUEUE, SETTLED, end_runs_on_system, wait_settled
 from handrail.schedules import ensure_schedules
@@ -80,6 +82,16 @@ async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds:
     pid, started = start_worker_background(settings)
     typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid})")
     await ensure_schedules(client, settings)
+
+    app_engine = db.make_engine(settings.app_database_url)
+    db.create_schema(app_engine)
+    for lane_summary in list_lanes(app_engine, settings):
+        state = f"paused by {lane_summary.paused_by}" if lane_summary.paused else "running"
+        typer.echo(
+            f"Lane {lane_summary.lane}: {lane_summary.mode.value} mode "
+            f"({lane_summary.mode_source}), {state}"
+        )
+    app_engine.dispose()
 
     # The same scans the schedules run, once, now, for every lane that has one.
     all_states: dict[str, RunState] = {}

@@ -6,6 +6,11 @@ from adapters.base import AdapterError, AuthFailed, RateLimited, RecordNotFound
 
 NOT_FOUND = "RecordNotFound"
 OUTPUT_INVALID = "AgentOutputInvalid"
+AGENT_REFUSED = "AgentRefused"
+OUTPUT_TRUNCATED = "AgentOutputTruncated"
+AGENT_REQUEST_REJECTED = "AgentRequestRejected"
+# Outcomes where the agent produced nothing usable and a person takes the case.
+AGENT_HANDOFF = (OUTPUT_INVALID, AGENT_REFUSED, OUTPUT_TRUNCATED)
 UNKNOWN_LANE = "UnknownLane"
 
 

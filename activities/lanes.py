@@ -47,13 +47,19 @@ def resolve(dotted: str) -> Any:
         raise ValueError(f"cannot resolve {dotted!r}: {err}") from err
 
 
-def bind(spec: LaneSpec) -> LaneBinding:
-    """Resolve the code a lane spec names; a broken name fails the worker at start."""
-    reasoner_factory = resolve(spec.reasoner)
+def bind(spec: LaneSpec, reasoner: Reasoner | None = None) -> LaneBinding:
+    """Resolve the code a lane spec names; a broken name fails the worker at start.
+
+    Args:
+        spec: the lane.
+        reasoner: a reasoner to use instead of the lane's offline one. Defaults to None.
+    """
+    if reasoner is None:
+        reasoner = resolve(spec.reasoner)()
     return LaneBinding(
         spec=spec,
         build_context=resolve(spec.context_builder),
-        reasoner=reasoner_factory(),
+        reasoner=reasoner,
         scan=resolve(spec.scan) if spec.scan else None,
     )
 

@@ -39,6 +39,10 @@ class StatusReason(StrEnum):
     AGENT_OUTPUT_INVALID = "agent_output_invalid"
     CONTEXT_UNAVAILABLE = "context_unavailable"
     AGENT_UNAVAILABLE = "agent_unavailable"
+    AGENT_DECLINED = "agent_declined"
+    AGENT_OUTPUT_TRUNCATED = "agent_output_truncated"
+    AGENT_REQUEST_REJECTED = "agent_request_rejected"
+    CLOSED_BY_REVIEWER = "closed_by_reviewer"
     WRITE_FAILED = "write_failed"
     PAUSED = "paused"
 

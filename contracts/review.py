@@ -11,7 +11,8 @@ class ReviewDecision(Contract):
     outcome: ReviewOutcome
     proposal_version: int = Field(ge=1, description="the version the reviewer looked at")
     action_ids: list[str] = Field(
-        min_length=1, description="pending actions this decision covers; the rest are dropped"
+        default_factory=list,
+        description="pending actions this decision covers; the rest are dropped",
     )
     edited_actions: list[ProposedAction] = Field(
         default_factory=list, description="replacement actions for outcome=edit"

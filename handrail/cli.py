@@ -112,11 +112,58 @@ def demo(
         dir_okay=True,
     ),
     timeout: float = typer.Option(180.0, help="Seconds to wait for runs to settle."),
+    reasoner: str | None = typer.Option(
+        None,
+        help="offline (rules, the default) or openai (any OpenAI-compatible server); "
+        "restarts the background worker with it.",
+    ),
+    base_url: str | None = typer.Option(
+        None, help="Server URL for --reasoner openai, e.g. http://127.0.0.1:11434/v1."
+    ),
+    model: str | None = typer.Option(None, help="Model name for --reasoner openai."),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", help="Environment variable holding the API key."
+    ),
 ) -> None:
-    """Run the renewal-risk lane on the embedded stack and print the runs it produced."""
+    """Run both lanes on the embedded stack and print the runs they produced."""
     setup_logging(False, level="WARNING")
     settings = load_settings()
-    run(run_demo(settings, crm_csv=crm_csv, timeout_seconds=timeout))
+    environment = _reasoner_environment(reasoner, base_url, model, api_key_env)
+    run(
+        run_demo(
+            settings,
+            crm_csv=crm_csv,
+            timeout_seconds=timeout,
+            worker_environment=environment,
+        )
+    )
+
+
+def _reasoner_environment(
+    reasoner: str | None, base_url: str | None, model: str | None, api_key_env: str
+) -> dict[str, str] | None:
+    """Check the reasoner options and turn them into the worker's environment."""
+    if reasoner is None:
+        if base_url or model:
+            fail("--base-url and --model need --reasoner openai")
+        return None
+    if reasoner == "offline":
+        return {"HANDRAIL_REASONER": "offline"}
+    if reasoner != "openai":
+        fail(f"invalid --reasoner {reasoner!r}: use offline or openai")
+    if not base_url or not model:
+        fail("--reasoner openai needs --base-url URL and --model NAME")
+    if not os.environ.get(api_key_env):
+        fail(
+            f"environment variable {api_key_env} is not set; set it to your API key "
+            "(any value for a local server that ignores keys, such as Ollama)"
+        )
+    return {
+        "HANDRAIL_REASONER": "openai",
+        "HANDRAIL_MODEL__MODEL": model,
+        "HANDRAIL_MODEL__BASE_URL": base_url,
+        "HANDRAIL_MODEL__API_KEY_ENV": api_key_env,
+    }
 
 
 @app.command()

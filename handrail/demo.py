@@ -33,7 +33,13 @@ LEGEND = (
 )
 
 
-async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds: float) -> None:
+async def run_demo(
+    settings: Settings,
+    *,
+    crm_csv: Path | None,
+    timeout_seconds: float,
+    worker_environment: dict[str, str] | None = None,
+) -> None:
     """Start what is not running, fill the sandbox, scan for renewals and print the runs."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     today = datetime.now(UTC).date()
@@ -79,8 +85,11 @@ async def run_demo(settings: Settings, *, crm_csv: Path | None, timeout_seconds:
     engine.dispose()
 
     # The worker, in the background so the review commands keep working afterwards.
-    pid, started = start_worker_background(settings)
-    typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid})")
+    pid, started = start_worker_background(settings, environment=worker_environment)
+    reasoner = ""
+    if worker_environment:
+        reasoner = f", reasoner {worker_environment.get('HANDRAIL_REASONER', 'offline')}"
+    typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid}{reasoner})")
     await ensure_schedules(client, settings)
 
     app_engine = db.make_engine(settings.app_database_url)

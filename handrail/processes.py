@@ -1,5 +1,6 @@
 """Background processes the demo leaves running: the dev server and the worker."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,13 +27,23 @@ def pid_alive(settings: Settings, name: str) -> int | None:
     return pid if markers[name] in cmdline else None
 
 
-def start_worker_background(settings: Settings) -> tuple[int, bool]:
+def start_worker_background(
+    settings: Settings, *, environment: dict[str, str] | None = None
+) -> tuple[int, bool]:
     """Start ``handrail worker`` in its own session unless one is running.
+
+    Args:
+        settings: the loaded settings.
+        environment: extra ``HANDRAIL_*`` variables for the worker; when given, a
+            running worker is restarted so that it picks them up. Defaults to None.
 
     Returns:
         The worker's pid, and True if this call started it.
     """
     running = pid_alive(settings, WORKER)
+    if running is not None and environment:
+        stop_background(settings, WORKER)
+        running = None
     if running is not None:
         return running, False
     settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +55,7 @@ def start_worker_background(settings: Settings) -> tuple[int, bool]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, **(environment or {})},
         )
     (settings.run_dir / f"{WORKER}.pid").write_text(str(process.pid))
     return process.pid, True

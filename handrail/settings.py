@@ -2,13 +2,18 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.llm.model_reasoner import ModelConfig
 from contracts import RolloutMode
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+ReasonerKind = Literal["offline", "openai"]
 
 
 class LaneOverrides(BaseModel):
@@ -18,6 +23,7 @@ class LaneOverrides(BaseModel):
     review_sla: timedelta | None = None
     escalate_after: timedelta | None = None
     scan_cron: str | None = Field(default=None, description="cron (UTC) of the lane's scan")
+    reasoner: ReasonerKind | None = None
 
 
 class Settings(BaseSettings):
@@ -64,6 +70,10 @@ class Settings(BaseSettings):
         }
     )
     lanes: dict[str, LaneOverrides] = Field(default_factory=dict)
+    # The offline rules need no key or network; "openai" uses `model` against
+    # any OpenAI-compatible server.
+    reasoner: ReasonerKind = "offline"
+    model: ModelConfig | None = None
     policy_dir: Path | None = Field(
         default=None, description="folder of lane policy files; defaults to the shipped policies/"
     )
@@ -104,6 +114,10 @@ class Settings(BaseSettings):
     def run_dir(self) -> Path:
         """Folder for pid files and logs of background processes."""
         return (self.data_dir / "run").resolve()
+
+    def reasoner_for(self, lane: str) -> ReasonerKind:
+        overrides = self.lanes.get(lane)
+        return (overrides and overrides.reasoner) or self.reasoner
 
     def write_queue(self, target_system: str) -> str:
         return f"{self.task_queue}-writes-{target_system}"

@@ -13,12 +13,15 @@ from temporalio.worker import Worker
 from activities.audit import AuditActivities
 from activities.context import ContextActivities
 from activities.lane_state import LaneStateActivities
-from activities.lanes import LaneRegistry
+from activities.lanes import LaneRegistry, bind
 from activities.policy import PolicyActivities
 from activities.reasoning import ReasoningActivities
 from activities.scan import ScanActivities
 from activities.writeback import WritebackActivities
 from adapters.base import SystemOfRecord
+from adapters.llm.base import Reasoner
+from adapters.llm.model_prompt import default_prompt_path
+from adapters.llm.model_reasoner import ModelReasoner
 from adapters.sandbox.adapter import SandboxAdapter
 from adapters.sandbox.db import create_schema as create_sandbox_schema
 from adapters.sandbox.db import make_engine as make_sandbox_engine
@@ -29,6 +32,7 @@ from handrail.policy_store import POLICY_DIR, PolicyStore
 from handrail.settings import Settings
 from workflows.catalog import LANE_WORKFLOWS
 from workflows.scan import WindowScanWorkflow
+from workflows.spec import LaneSpec
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +56,36 @@ def build_runtime(settings: Settings, systems: dict[str, SystemOfRecord] | None 
         sandbox_engine = make_sandbox_engine(settings.sandbox_database_url)
         create_sandbox_schema(sandbox_engine)
         systems = {"sandbox": SandboxAdapter(sandbox_engine)}
-    lanes = LaneRegistry.from_specs([lane.spec for lane in LANE_WORKFLOWS.values()])
     # A broken policy file stops the worker here, before it takes any run.
     policies = PolicyStore(app_engine, settings.policy_dir or POLICY_DIR)
-    policies.load_all([lane.spec.policy for lane in LANE_WORKFLOWS.values()])
+    specs = [lane.spec for lane in LANE_WORKFLOWS.values()]
+    policies.load_all([spec.policy for spec in specs])
+    lanes = LaneRegistry([bind(spec, _model_reasoner(spec, settings, policies)) for spec in specs])
     return Runtime(settings, app_engine, systems, lanes, policies)
+
+
+def _model_reasoner(spec: LaneSpec, settings: Settings, policies: PolicyStore) -> Reasoner | None:
+    """Build the model-backed reasoner when settings select it for the lane.
+
+    Raises:
+        ValueError: the model reasoner is selected but no model is configured.
+        ReasonerAuthFailed: the API key variable is not set.
+    """
+    if settings.reasoner_for(spec.name) != "openai":
+        return None
+    if settings.model is None:
+        raise ValueError(
+            f"lane {spec.name} uses the openai reasoner but no model is configured; set "
+            "HANDRAIL_MODEL__MODEL and HANDRAIL_MODEL__BASE_URL"
+        )
+    # NOTE: the reasoner keeps the policy targets it was built with; a policy
+    # file changed while the worker runs reaches the model's schema at restart.
+    return ModelReasoner(
+        lane=spec.name,
+        config=settings.model,
+        prompt_path=default_prompt_path(spec.name),
+        policy=policies.current(spec.policy),
+    )
 
 
 def build_workers(client: Client, runtime: Runtime, executor: ThreadPoolExecutor) -> list[Worker]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from handrail.settings import Settings
 from handrail.temporal_client import is_serving
 from handrail.worker import Runtime
 from tests.conftest import free_port, shared_dir
+from tests.fake_openai import Behaviour, FakeOpenAI, json_completion, serving
 from tests.helpers import (
     eventually,
     renewal_event,
@@ -219,3 +221,68 @@ async def test_dev_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert code == 0, log.read_text()
     assert "Worker stopped." in log.read_text()
     assert not await is_serving(settings.address)
+
+
+def _model_reply(request: dict[str, Any]) -> dict[str, Any]:
+    """Answer any lane's request with one allowed action on the run's own record."""
+    message = next(m["content"] for m in request["messages"] if m["role"] == "user")
+    document = json.loads(message.split("<context>", 1)[1].split("</context>", 1)[0])
+    subject = document["subject"]
+    if subject["object"] == "vendor_bill":
+        field, value, kind = "review_status", "routed", "review_status"
+    else:
+        field, value, kind = "renewal_risk", "medium", "risk_field"
+    output = {
+        "summary": f"{subject['id']} assessed by the test model.",
+        "risk_level": "medium" if kind == "risk_field" else None,
+        "classification": None,
+        "recommendation": None,
+        "confidence": 0.9,
+        "evidence": [],
+        "actions": [
+            {
+                "action_id": "update",
+                "kind": kind,
+                "operation": "update",
+                "target_object": subject["object"],
+                "target_record_id": subject["id"],
+                "fields": [{"name": field, "type": "text", "value": value}],
+                "rationale": "test",
+            }
+        ],
+    }
+    return json_completion(output).body  # type: ignore[return-value]
+
+
+def test_demo_with_model_reasoner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-demo")
+    settings = _demo_settings(tmp_path)
+    with serving(FakeOpenAI()) as fake:
+        fake.queue(*[Behaviour(body=_model_reply)] * 60)
+        try:
+            demo = handrail(
+                settings,
+                "demo",
+                "--reasoner",
+                "openai",
+                "--base-url",
+                fake.base_url,
+                "--model",
+                "gpt-test",
+                timeout=300,
+            )
+        finally:
+            handrail(settings, "stop")
+    assert demo.returncode == 0, demo.stderr
+    assert "reasoner openai" in demo.stdout
+    assert "written" in demo.stdout
+    # One model call per run that reached the agent step, none for duplicates.
+    assert len(fake.requests) >= 20
+    assert all(r.headers["authorization"] == "Bearer sk-test-demo" for r in fake.requests)
+
+
+def test_demo_reasoner_needs_model(tmp_path: Path) -> None:
+    settings = _demo_settings(tmp_path)
+    result = handrail(settings, "demo", "--reasoner", "openai")
+    assert result.returncode == 2
+    assert "--reasoner openai needs --base-url URL and --model NAME" in result.stderr

@@ -19,7 +19,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.audit import AuditActivities
     from activities.context import ContextActivities
-    from activities.errors import NOT_FOUND, OUTPUT_INVALID
+    from activities.errors import (
+        AGENT_HANDOFF,
+        AGENT_REFUSED,
+        AGENT_REQUEST_REJECTED,
+        NOT_FOUND,
+        OUTPUT_INVALID,
+        OUTPUT_TRUNCATED,
+    )
     from activities.lane_state import LaneStateActivities
     from activities.policy import PolicyActivities
     from activities.reasoning import ReasoningActivities
@@ -140,6 +147,13 @@ class LaneWorkflow:
                 f"stale proposal version {decision.proposal_version}; "
                 f"the current version is {state.proposal_version}"
             )
+        if not state.pending_action_ids and decision.outcome != ReviewOutcome.REJECT:
+            raise ValueError(
+                f"run has no actions to approve ({state.reason.value}); handle the record "
+                "yourself and close the run with a reject"
+            )
+        if state.pending_action_ids and not decision.action_ids:
+            raise ValueError("a decision must name the pending actions it covers")
         unknown = sorted(set(decision.action_ids) - set(state.pending_action_ids))
         if unknown:
             raise ValueError(f"action ids not awaiting review: {', '.join(unknown)}")
@@ -224,26 +238,53 @@ class LaneWorkflow:
             proposal = await workflow.execute_activity_method(
                 ReasoningActivities.propose,
                 ProposeInput(lane=self.spec.name, event=event, context=context),
-                start_to_close_timeout=timedelta(minutes=2),
+                # A model reasoner may make three calls: the first, one retry
+                # with a larger budget and one repair.
+                start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=READ_RETRY,
             )
         except ActivityError as err:
-            if _error_type(err) == OUTPUT_INVALID:
+            kind = _error_type(err)
+            if workflow.patched("agent-handoff-review"):
+                if kind in AGENT_HANDOFF:
+                    return await self._hand_off(HANDOFF_REASONS[kind], err)
+                if kind in ("AuthFailed", AGENT_REQUEST_REJECTED):
+                    return await self._finish(
+                        RunStatus.FAILED, StatusReason.AGENT_REQUEST_REJECTED, err
+                    )
+            if kind == OUTPUT_INVALID:
                 return await self._finish(RunStatus.FAILED, StatusReason.AGENT_OUTPUT_INVALID, err)
             return await self._finish(RunStatus.FAILED, StatusReason.AGENT_UNAVAILABLE, err)
         self._state.proposal = proposal
         self._state.proposal_version = 1
         if proposal.risk_level is not None:
             workflow.upsert_search_attributes([sa.RISK_LEVEL.value_set(proposal.risk_level.value)])
+        usage = proposal.usage
         self._record(
             "proposal",
             proposal.reasoner,
             proposal,
-            {"context_sha256": payload_hash(context)},
+            {
+                "context_sha256": payload_hash(context),
+                "prompt_version": proposal.prompt_version or "",
+            },
             {
                 "risk_level": proposal.risk_level.value if proposal.risk_level else "",
                 "confidence": f"{proposal.confidence:.2f}",
                 "actions": ",".join(a.action_id for a in proposal.actions),
+                **(
+                    {
+                        "model": usage.model,
+                        "prompt_tokens": str(usage.prompt_tokens),
+                        "completion_tokens": str(usage.completion_tokens),
+                        "cached_tokens": str(usage.cached_tokens),
+                        "model_calls": str(usage.calls),
+                        "latency_ms": str(usage.latency_ms),
+                        "cost_usd": str(usage.cost_usd) if usage.cost_usd is not None else "",
+                    }
+                    if usage
+                    else {}
+                ),
             },
         )
 
@@ -359,6 +400,29 @@ class LaneWorkflow:
             {a.action_id: a.verdict.value for a in decision.actions},
         )
         return decision
+
+    async def _hand_off(self, reason: StatusReason, error: ActivityError) -> LaneResult:
+        """Give a person the case when the agent declined or produced nothing usable.
+
+        Nothing is pending, so a reviewer can only close the run after handling
+        the record themselves; the SLA applies as for any review.
+        """
+        self._state.message = _error_message(error)
+        # The case itself is what the reviewer decides on, as version 1.
+        self._state.proposal_version = 1
+        self._record("handoff", "system", None, {}, {"reason": reason.value})
+        if not await self._await_review([], reason):
+            return await self._finish(RunStatus.SKIPPED, StatusReason.REVIEW_EXPIRED)
+        decision = self._decision
+        assert decision is not None
+        self._record(
+            "review",
+            decision.reviewer_id,
+            decision,
+            {},
+            {"outcome": decision.outcome.value, "role": decision.reviewer_role},
+        )
+        return await self._finish(RunStatus.SKIPPED, StatusReason.CLOSED_BY_REVIEWER)
 
     async def _shadow_review(self, actions: Sequence[ProposedAction]) -> None:
         """Let a reviewer record what they would have decided; nothing is written either way."""
@@ -579,6 +643,13 @@ class LaneWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=READ_RETRY,
         )
+
+
+HANDOFF_REASONS = {
+    OUTPUT_INVALID: StatusReason.AGENT_OUTPUT_INVALID,
+    AGENT_REFUSED: StatusReason.AGENT_DECLINED,
+    OUTPUT_TRUNCATED: StatusReason.AGENT_OUTPUT_TRUNCATED,
+}
 
 
 def _target_of(action: ProposedAction) -> tuple[object, ...]:

@@ -286,3 +286,50 @@ def test_demo_reasoner_needs_model(tmp_path: Path) -> None:
     result = handrail(settings, "demo", "--reasoner", "openai")
     assert result.returncode == 2
     assert "--reasoner openai needs --base-url URL and --model NAME" in result.stderr
+
+
+async def test_lanes_and_policy_commands(
+    client: Client, settings: Settings, runtime: Runtime
+) -> None:
+    unknown = await handrail_async(
+        settings, "lanes", "set-mode", "renewal_risk", "shadow", "--as", "nobody@example.com"
+    )
+    assert unknown.returncode == 2
+    assert "not a known reviewer" in unknown.stderr
+    changed = await handrail_async(
+        settings, "lanes", "set-mode", "renewal_risk", "shadow", "--as", "revops@example.com"
+    )
+    assert changed.returncode == 0, changed.stderr
+    paused = await handrail_async(
+        settings, "lanes", "pause", "invoice_exception", "--as", "revops@example.com"
+    )
+    assert "Lane invoice_exception paused." in paused.stdout
+    listed = await handrail_async(settings, "lanes", "list")
+    assert listed.returncode == 0, listed.stderr
+    renewal = next(line for line in listed.stdout.splitlines() if line.startswith("renewal_risk"))
+    assert "shadow" in renewal
+    assert "set at run time by revops@example.com" in renewal
+    invoice = next(
+        line for line in listed.stdout.splitlines() if line.startswith("invoice_exception")
+    )
+    assert "paused by revops@example.com" in invoice
+    resumed = await handrail_async(
+        settings, "lanes", "resume", "invoice_exception", "--as", "revops@example.com"
+    )
+    assert "Lane invoice_exception resumed." in resumed.stdout
+
+    opp = renewal_opportunity(runtime, "acc_006")
+    event = renewal_event(opp, "acc_006")
+    async with running_worker(client, runtime):
+        submitted = await handrail_async(
+            settings,
+            "events",
+            "submit",
+            str(event_file(settings.data_dir, event.model_dump(mode="json"))),
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        await wait_for_status(client.get_workflow_handle(event.workflow_id), "needs_review")
+        explained = await handrail_async(settings, "policy", "explain", event.workflow_id)
+    assert explained.returncode == 0, explained.stderr
+    assert "trigger.high_value" in explained.stdout
+    assert "policy sha256:" in explained.stdout

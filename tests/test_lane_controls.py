@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
 
@@ -13,7 +14,8 @@ from handrail.lanes_admin import list_lanes, set_mode, set_paused, wake_paused_r
 from handrail.policy_store import POLICY_DIR, PolicyStore
 from handrail.runs import decide
 from handrail.settings import Settings
-from handrail.worker import Runtime
+from handrail.worker import Runtime, build_runtime
+from policies.schema import PolicyFileError
 from tests.helpers import (
     eventually,
     renewal_event,
@@ -161,3 +163,15 @@ def test_broken_policy_keeps_last_valid(runtime: Runtime, tmp_path: Path) -> Non
     good = store.current("renewal_risk.yaml").version()
     (tmp_path / "renewal_risk.yaml").write_text("lane: [unclosed")
     assert store.current("renewal_risk.yaml").version() == good
+
+
+def test_worker_refuses_broken_policy(settings: Settings, tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    for name in ("default.yaml", "renewal_risk.yaml", "invoice_exception.yaml"):
+        (policy_dir / name).write_text((POLICY_DIR / name).read_text())
+    lane_file = policy_dir / "invoice_exception.yaml"
+    lane_file.write_text(lane_file.read_text().replace("verdict: review", "verdict: maybe", 1))
+    broken = settings.model_copy(update={"policy_dir": policy_dir})
+    with pytest.raises(PolicyFileError, match=r"invoice_exception\.yaml:\d+: rules\.0\.verdict"):
+        build_runtime(broken)

@@ -199,10 +199,20 @@ async def test_outage_fails_after_bounded_retries(
     assert "503" in result.message
 
 
-async def test_auth_failure_fails_at_once(
-    client: Client, settings: Settings, model_runtime: Runtime, fake: FakeOpenAI
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(401, "Incorrect API key provided"), (400, "Invalid schema for response_format")],
+    ids=["auth", "bad-request"],
+)
+async def test_rejected_request_fails_at_once(
+    client: Client,
+    settings: Settings,
+    model_runtime: Runtime,
+    fake: FakeOpenAI,
+    status: int,
+    message: str,
 ) -> None:
-    fake.queue(error(401, "Incorrect API key provided", error_type="invalid_request_error"))
+    fake.queue(error(status, message, error_type="invalid_request_error"))
     async with running_worker(client, model_runtime):
         _, _, handle = await run_lane(client, settings, model_runtime, "acc_004")
         result = await handle.result()

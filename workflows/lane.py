@@ -272,6 +272,7 @@ class LaneWorkflow:
                 "risk_level": proposal.risk_level.value if proposal.risk_level else "",
                 "confidence": f"{proposal.confidence:.2f}",
                 "actions": ",".join(a.action_id for a in proposal.actions),
+                "untrusted_inputs": ",".join(proposal.untrusted_inputs),
                 **(
                     {
                         "model": usage.model,

@@ -6,18 +6,13 @@ is deterministic, and all I/O happens in activities.
 """
 
 import asyncio
-import hashlib
-from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import ClassVar
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.audit import AuditActivities
     from activities.context import ContextActivities
     from activities.errors import (
         AGENT_HANDOFF,
@@ -27,28 +22,22 @@ with workflow.unsafe.imports_passed_through():
         OUTPUT_INVALID,
         OUTPUT_TRUNCATED,
     )
-    from activities.lane_state import LaneStateActivities
     from activities.policy import PolicyActivities
     from activities.reasoning import ReasoningActivities
     from activities.writeback import WritebackActivities
     from contracts import (
         AgentProposal,
-        AuditBatch,
         AuditEntry,
         ContextBundle,
-        EscalationInput,
         FetchContextInput,
-        LaneGateInput,
         LaneInput,
         LaneResult,
         PolicyDecision,
         PolicyInput,
         ProposedAction,
         ProposeInput,
-        ResumeSignal,
         ReviewDecision,
         ReviewOutcome,
-        ReviewReceipt,
         RunState,
         RunStatus,
         StatusReason,
@@ -59,30 +48,14 @@ with workflow.unsafe.imports_passed_through():
         WriteErrorKind,
     )
     from workflows import search_attributes as sa
+    from workflows.lane_audit import payload_hash
     from workflows.modes import WritePlan, plan_writes
+    from workflows.retries import READ_RETRY, WRITE_RETRY
+    from workflows.review_gate import ReviewGate
     from workflows.spec import LaneSpec
 
 
-READ_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=[NOT_FOUND, OUTPUT_INVALID, "AuthFailed", "UnknownLane"],
-)
-WRITE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
-    non_retryable_error_types=["AuthFailed", "UnknownTarget"],
-)
-
-
-def payload_hash(model: BaseModel) -> str:
-    """Return the sha256 of a model's canonical JSON; audit rows keep this, not the payload."""
-    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()
-
-
-class LaneWorkflow:
+class LaneWorkflow(ReviewGate):
     """Base class of lane workflows. Subclasses set ``spec`` and define ``run``."""
 
     spec: ClassVar[LaneSpec]
@@ -110,97 +83,9 @@ class LaneWorkflow:
         """Run the lane; each subclass overrides this with ``@workflow.run``."""
         raise NotImplementedError
 
-    @workflow.signal
-    def resume(self, signal: ResumeSignal) -> None:
-        """Wake a run held by a paused lane; it checks the lane again before going on."""
-        self._resume_requested = True
-
     @workflow.query
     def state(self) -> RunState:
         return self._state
-
-    @workflow.update
-    async def decide(self, decision: ReviewDecision) -> ReviewReceipt:
-        """Record a reviewer's decision; the run continues once the update completes."""
-        async with self._decision_lock:
-            # Claim before any await: two approvals that both passed the
-            # validator must not both be recorded.
-            if self._decision is not None:
-                raise ApplicationError(
-                    f"run already decided by {self._decision.reviewer_id}", type="AlreadyDecided"
-                )
-            self._decision = decision
-            self._state.decisions.append(decision)
-        return ReviewReceipt(
-            accepted=True,
-            proposal_version=decision.proposal_version,
-            message=f"{decision.outcome.value} recorded",
-        )
-
-    @decide.validator
-    def validate_decide(self, decision: ReviewDecision) -> None:
-        state = self._state
-        if state.status != RunStatus.NEEDS_REVIEW or self._decision is not None:
-            raise ValueError(f"run is not awaiting review (status {state.status.value})")
-        if decision.proposal_version != state.proposal_version:
-            raise ValueError(
-                f"stale proposal version {decision.proposal_version}; "
-                f"the current version is {state.proposal_version}"
-            )
-        if not state.pending_action_ids and decision.outcome != ReviewOutcome.REJECT:
-            raise ValueError(
-                f"run has no actions to approve ({state.reason.value}); handle the record "
-                "yourself and close the run with a reject"
-            )
-        if state.pending_action_ids and not decision.action_ids:
-            raise ValueError("a decision must name the pending actions it covers")
-        unknown = sorted(set(decision.action_ids) - set(state.pending_action_ids))
-        if unknown:
-            raise ValueError(f"action ids not awaiting review: {', '.join(unknown)}")
-        if decision.outcome == ReviewOutcome.REJECT and set(decision.action_ids) != set(
-            state.pending_action_ids
-        ):
-            raise ValueError("a rejection must cover every pending action")
-        for field in self.spec.conflicted_reviewer_fields:
-            conflicted = self._context_text(field)
-            if conflicted and conflicted.lower() == decision.reviewer_id.lower():
-                raise ValueError(
-                    f"segregation of duties: {decision.reviewer_id} is the {field} of this "
-                    "record and may not review it"
-                )
-        for action_id in decision.action_ids:
-            roles, rule = self._reviewer_roles(action_id)
-            if decision.reviewer_role not in roles:
-                because = f" (rule {rule})" if rule else ""
-                raise ValueError(
-                    f"action {action_id} needs a reviewer with role {' or '.join(roles)}"
-                    f"{because}; {decision.reviewer_id} has role {decision.reviewer_role}"
-                )
-        originals = {action.action_id: action for action in self._pending_actions()}
-        for edited in decision.edited_actions:
-            if _target_of(edited) != _target_of(originals[edited.action_id]):
-                raise ValueError(
-                    f"an edit may change the fields of action {edited.action_id}, not its target"
-                )
-
-    def _reviewer_roles(self, action_id: str) -> tuple[list[str], str]:
-        if self._state.policy is not None:
-            for action_decision in self._state.policy.actions:
-                if action_decision.action_id == action_id and action_decision.reviewer_roles:
-                    return action_decision.reviewer_roles, action_decision.roles_rule
-        return list(self._input.settings.reviewer_roles), ""
-
-    def _context_text(self, field: str) -> str | None:
-        context = self._state.context
-        entry = context.fields.get(field) if context else None
-        value = getattr(entry.value, "value", None) if entry else None
-        return value if isinstance(value, str) else None
-
-    def _pending_actions(self) -> list[ProposedAction]:
-        if self._state.proposal is None:
-            return []
-        pending = set(self._state.pending_action_ids)
-        return [a for a in self._state.proposal.actions if a.action_id in pending]
 
     async def run_lane(self) -> LaneResult:
         """Run the lane from event to written, skipped or failed."""
@@ -425,100 +310,6 @@ class LaneWorkflow:
         )
         return await self._finish(RunStatus.SKIPPED, StatusReason.CLOSED_BY_REVIEWER)
 
-    async def _shadow_review(self, actions: Sequence[ProposedAction]) -> None:
-        """Let a reviewer record what they would have decided; nothing is written either way."""
-        if not await self._await_review(actions, StatusReason.SHADOW_MODE):
-            return
-        decision = self._decision
-        assert decision is not None
-        agreed = decision.outcome == ReviewOutcome.APPROVE and set(decision.action_ids) == {
-            a.action_id for a in actions
-        }
-        self._state.pending_action_ids = []
-        self._record(
-            "shadow_review",
-            decision.reviewer_id,
-            decision,
-            {},
-            {"outcome": decision.outcome.value, "agreed": str(agreed).lower()},
-        )
-
-    async def _wait_while_paused(self, status: RunStatus) -> None:
-        """Hold the run while its lane is paused, checking again on resume or every 5 minutes."""
-        if not workflow.patched("lane-pause-gate"):
-            return
-        held = False
-        while True:
-            gate = await workflow.execute_activity_method(
-                LaneStateActivities.lane_gate,
-                LaneGateInput(lane=self.spec.name),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=READ_RETRY,
-            )
-            if not gate.paused:
-                if held:
-                    self._record("resumed", "system", None)
-                return
-            if not held:
-                held = True
-                self._set_status(status, StatusReason.PAUSED)
-                self._record("paused", gate.paused_by or "system", None)
-                await self._flush_audit()
-            self._resume_requested = False
-            await self._wait_for(lambda: self._resume_requested, timedelta(minutes=5), "paused")
-
-    async def _await_review(
-        self,
-        actions: Sequence[ProposedAction],
-        reason: StatusReason = StatusReason.AWAITING_REVIEWER,
-    ) -> bool:
-        """Wait for a decision; escalate once, then give up at the SLA. True if decided."""
-        settings = self._input.settings
-        self._state.pending_action_ids = [a.action_id for a in actions]
-        waiting_since = workflow.now()
-        deadline = waiting_since + settings.review_sla
-        self._state.review_deadline = deadline
-        self._set_status(RunStatus.NEEDS_REVIEW, reason)
-        await self._flush_audit()
-
-        escalate_after = min(settings.escalate_after, settings.review_sla)
-        if await self._wait_for_decision(escalate_after, "review-escalation"):
-            return True
-        remaining = settings.review_sla - escalate_after
-        if remaining > timedelta(0):
-            self._state.escalated = True
-            self._set_status(RunStatus.NEEDS_REVIEW, StatusReason.REVIEW_ESCALATED)
-            self._record("escalation", "system", None, {}, {"deadline": deadline.isoformat()})
-            await self._flush_audit()
-            await workflow.execute_activity_method(
-                AuditActivities.notify_escalation,
-                EscalationInput(
-                    workflow_id=self._state.workflow_id,
-                    lane=self.spec.name,
-                    owner_email=self._input.event.owner_email,
-                    waiting_since=waiting_since,
-                    deadline=deadline,
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=READ_RETRY,
-            )
-            if await self._wait_for_decision(remaining, "review-sla"):
-                return True
-        self._state.pending_action_ids = []
-        return False
-
-    async def _wait_for_decision(self, timeout: timedelta, summary: str) -> bool:
-        return await self._wait_for(lambda: self._decision is not None, timeout, summary)
-
-    async def _wait_for(
-        self, condition: Callable[[], bool], timeout: timedelta, summary: str
-    ) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
-        except TimeoutError:
-            return False
-        return True
-
     async def _write(
         self,
         action: ProposedAction,
@@ -587,80 +378,12 @@ class LaneWorkflow:
             message=self._state.message,
         )
 
-    def _set_status(self, status: RunStatus, reason: StatusReason) -> None:
-        self._state.status = status
-        self._state.reason = reason
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(status.value),
-                sa.STATUS_REASON.value_set(reason.value),
-                sa.NEEDS_REVIEW.value_set(status == RunStatus.NEEDS_REVIEW),
-            ]
-        )
-
-    def _upsert_identity(self) -> None:
-        event = self._input.event
-        updates = [
-            sa.LANE.value_set(self.spec.name),
-            sa.SOURCE_SYSTEM.value_set(event.source_system),
-        ]
-        if event.account_id:
-            updates.append(sa.ACCOUNT_ID.value_set(event.account_id))
-        workflow.upsert_search_attributes(updates)
-
-    def _record(
-        self,
-        step: str,
-        actor: str,
-        payload: BaseModel | None,
-        refs: dict[str, str] | None = None,
-        detail: dict[str, str] | None = None,
-    ) -> None:
-        self._audit_seq += 1
-        info = workflow.info()
-        self._audit.append(
-            AuditEntry(
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                seq=self._audit_seq,
-                lane=self.spec.name,
-                step=step,
-                actor=actor,
-                at=workflow.now(),
-                payload_sha256=payload_hash(payload) if payload is not None else None,
-                refs=refs or {},
-                detail=detail or {},
-            )
-        )
-
-    async def _flush_audit(self) -> None:
-        if not self._audit:
-            return
-        batch = AuditBatch(entries=self._audit)
-        self._audit = []
-        await workflow.execute_activity_method(
-            AuditActivities.record_audit,
-            batch,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=READ_RETRY,
-        )
-
 
 HANDOFF_REASONS = {
     OUTPUT_INVALID: StatusReason.AGENT_OUTPUT_INVALID,
     AGENT_REFUSED: StatusReason.AGENT_DECLINED,
     OUTPUT_TRUNCATED: StatusReason.AGENT_OUTPUT_TRUNCATED,
 }
-
-
-def _target_of(action: ProposedAction) -> tuple[object, ...]:
-    return (
-        action.kind,
-        action.operation,
-        action.target_system,
-        action.target_object,
-        action.target_record_id,
-    )
 
 
 def _error_type(err: ActivityError) -> str | None:

@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from adapters.sandbox.seed_erp_scenarios import ERP_SCENARIO_BILLS
-from contracts import LaneInput, ReviewOutcome, RunStatus
+from contracts import LaneInput, ReviewOutcome, RolloutMode, RunStatus
 from gateway.submit import lane_run_settings
 from handrail.runs import decide
 from handrail.settings import Settings
@@ -88,11 +88,34 @@ async def _finance_approved_bill_history(
     return await handle.fetch_history()
 
 
+async def _shadow_reviewed_history(
+    client: Client, settings: Settings, runtime: Runtime
+) -> WorkflowHistory:
+    opp = renewal_opportunity(runtime, "acc_004")
+    event = renewal_event(opp, "acc_004", key=f"replay-shadow:{opp}")
+    async with running_worker(client, runtime):
+        handle = await start_run(client, settings, event, run_settings(mode=RolloutMode.SHADOW))
+        await wait_for_status(handle, "needs_review")
+        await decide(
+            client,
+            settings,
+            event.workflow_id,
+            outcome=ReviewOutcome.APPROVE,
+            reviewer_id="revops@example.com",
+        )
+        result = await handle.result()
+    assert result.status == RunStatus.SKIPPED
+    return await handle.fetch_history()
+
+
+# Fixtures recorded before the pause gate, shadow review and hand-off patches
+# keep their names; the _patched ones carry the patch markers.
 @pytest.mark.parametrize(
     ("name", "record"),
     [
-        ("renewal_risk_approved", _approved_run_history),
-        ("invoice_exception_finance_approved", _finance_approved_bill_history),
+        ("renewal_risk_approved_patched", _approved_run_history),
+        ("invoice_exception_finance_approved_patched", _finance_approved_bill_history),
+        ("renewal_risk_shadow_reviewed", _shadow_reviewed_history),
     ],
 )
 async def test_live_history_replays(

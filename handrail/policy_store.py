@@ -1,4 +1,4 @@
-"""Lane policies as the worker sees them: loaded at start, reloaded on change, pinned by version.
+"""Lane policies in the worker: loaded at start, reloaded on change, pinned by version.
 
 A run evaluates its first proposal with the current policy and re-evaluates
 reviewer edits with that same version, so a policy change takes effect for new

@@ -1,7 +1,7 @@
 """Deterministic policy evaluation of proposed actions: allow, review or block.
 
 A lane's policy file (YAML, see ``policies/schema.py``) lists what the lane may
-write and the rules that decide each proposed action; its conditions are CEL
+write and the rules that decide each proposed action. Rule conditions are CEL
 expressions. Built-in checks run first and cannot be overridden: protected
 fields, the target allow-list, required fields, allowed values and the records
 in the run's context. Then every rule is evaluated in file order (the base

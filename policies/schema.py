@@ -43,10 +43,10 @@ class ProtectedSpec(_Strict):
 
 
 class RuleSpec(_Strict):
-    """A rule: when the CEL condition holds, the verdict applies with the reason.
+    """A rule: when the CEL condition is true, the verdict applies with the reason.
 
-    ``scope: run`` rules see the proposal and context only and apply to every
-    action of the run; ``roles`` replaces who may approve what the rule sends to review.
+    ``scope: run`` rules read the proposal and context only, and apply to every
+    action of the run. ``roles`` replaces who may approve what the rule sends to review.
     """
 
     id: str = Field(pattern=RULE_ID)

@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 class ReviewGate(AuditTrail):
-    """Waits for a reviewer's decision, checks who may decide, and holds runs of paused lanes."""
+    """The review gate: waits for a reviewer's decision, checks who may decide, and stops
+    runs of paused lanes until they resume."""
 
     _decision: ReviewDecision | None
     _decision_lock: asyncio.Lock

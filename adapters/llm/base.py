@@ -23,11 +23,11 @@ class ReasonerTruncated(ReasonerError):
 
 
 class ReasonerUnavailable(ReasonerError):
-    """The reasoner could not be reached, timed out or answered 5xx; retrying may help."""
+    """The reasoner could not be reached, timed out or returned a 5xx; retrying may help."""
 
 
 class ReasonerRateLimited(ReasonerUnavailable):
-    """The model server answered 429; retry after ``retry_after_seconds`` when given."""
+    """The model server returned 429; retry after ``retry_after_seconds`` when given."""
 
     def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)

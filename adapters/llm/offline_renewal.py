@@ -15,7 +15,7 @@ Risk points, summed from the context bundle:
 meeting notes (0.1), a missing owner (0.1) and instruction-like text in notes or
 tickets (0.1). It stays between 0.3 and 0.95.
 
-Actions: the risk field when it changes; for medium and high risk also an
+Actions: the risk field when it changes. Medium and high risk also get an
 internal note with the evidence and a follow-up task for the owner, due in 3
 (high) or 7 (medium) days. A renewal already closed gets no action. Text from
 notes and tickets is never copied into an action and never changes the rules.

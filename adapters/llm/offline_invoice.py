@@ -14,7 +14,7 @@ It classifies the first exception found in this order, and routes it:
 | tax_mismatch | bill tax differs from the lines' tax by more than 0.01 | finance |
 | over_threshold | total above the department's approval threshold | finance |
 
-A bill with none of these gets no action. Otherwise the proposal holds an exception
+A bill with none of these gets no action. Otherwise the proposal contains an exception
 note on the bill, a routing task for the queue owner (the requester for the
 requester route) due in two days, and the review status ``routed``. The memo is
 data: a request in it to change bank details is itself the exception, never an

@@ -112,6 +112,17 @@ async def test_review_approved_writes_once(
         ).all()
     assert sorted(row.status for row in ledger) == ["applied", "applied", "applied"]
     assert "review" in audit_steps(runtime, event.workflow_id)
+    with Session(runtime.app_engine) as session:
+        rows = session.exec(
+            select(AuditRecord).where(AuditRecord.workflow_id == event.workflow_id)
+        ).all()
+    versions = {
+        json.loads(row.refs_json).get("policy_version")
+        for row in rows
+        if row.step in ("policy", "review", "write", "finished")
+    }
+    assert len(versions) == 1
+    assert next(iter(versions)).startswith("sha256:")
 
 
 async def test_review_rejected_writes_nothing(

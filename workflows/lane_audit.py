@@ -60,6 +60,11 @@ class AuditTrail:
     ) -> None:
         self._audit_seq += 1
         info = workflow.info()
+        refs = dict(refs or {})
+        # Every entry after the first policy decision names the policy version
+        # that governs the run.
+        if self._state.policy is not None:
+            refs.setdefault("policy_version", self._state.policy.policy_version)
         self._audit.append(
             AuditEntry(
                 workflow_id=info.workflow_id,
@@ -70,7 +75,7 @@ class AuditTrail:
                 actor=actor,
                 at=workflow.now(),
                 payload_sha256=payload_hash(payload) if payload is not None else None,
-                refs=refs or {},
+                refs=refs,
                 detail=detail or {},
             )
         )

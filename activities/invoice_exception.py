@@ -302,8 +302,8 @@ def scan_unmatched_bills(
 ) -> list[EventEnvelope]:
     """Return one ``match_exception`` event per unmatched bill not yet triaged.
 
-    The idempotency key is the source system, the bill and its exception type,
-    so a bill is triaged once per exception the ERP flags.
+    The idempotency key is the source system and its instance, the bill and its
+    exception type, so a bill is triaged once per exception the ERP flags.
     """
     as_of = input.as_of or datetime.now(UTC).date()
     rows = system.query(
@@ -314,6 +314,7 @@ def scan_unmatched_bills(
         limit=5000,
     )
     occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
+    instance = system.instance
     return [
         EventEnvelope(
             event_id=f"sweep:{as_of.isoformat()}:{row['id']}",
@@ -324,7 +325,9 @@ def scan_unmatched_bills(
             occurred_at=occurred_at,
             received_at=datetime.now(UTC),
             workflow=input.lane,
-            idempotency_key=f"{system.system}:{row['id']}:{row['exception_type'] or 'unknown'}",
+            idempotency_key=(
+                f"{system.system}:{instance}:{row['id']}:{row['exception_type'] or 'unknown'}"
+            ),
             correlation_id=correlation_id,
         )
         for row in rows

@@ -336,8 +336,9 @@ def scan_renewals(
 ) -> list[EventEnvelope]:
     """Return one ``renewal_window_started`` event per renewal due within the window.
 
-    The idempotency key is the opportunity and its renewal date, so a daily scan
-    emits each renewal once, and a moved renewal date starts a new run.
+    The idempotency key is the system instance, the opportunity and its renewal
+    date, so a daily scan emits each renewal once, a moved renewal date starts a
+    new run, and a refreshed sandbox starts afresh.
     """
     as_of = input.as_of or datetime.now(UTC).date()
     rows = system.query(
@@ -351,6 +352,7 @@ def scan_renewals(
         limit=5000,
     )
     occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
+    instance = system.instance
     return [
         EventEnvelope(
             event_id=f"scan:{as_of.isoformat()}:{row['id']}",
@@ -362,7 +364,7 @@ def scan_renewals(
             received_at=datetime.now(UTC),
             account_id=row["account_id"] if isinstance(row["account_id"], str) else None,
             workflow=input.lane,
-            idempotency_key=f"{system.system}:{row['id']}:{row['renewal_date']}",
+            idempotency_key=f"{system.system}:{instance}:{row['id']}:{row['renewal_date']}",
             correlation_id=correlation_id,
         )
         for row in rows

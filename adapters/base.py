@@ -79,6 +79,15 @@ class SystemOfRecord(Protocol):
 
     system: str
 
+    @property
+    def instance(self) -> str:
+        """The id of this org or instance of the system; part of scan idempotency keys.
+
+        A refreshed sandbox gets a new one, so events about its new records never
+        collide with runs on the old data.
+        """
+        ...
+
     def read(self, object_name: str, record_id: str, fields: Sequence[str]) -> Row:
         """Return the named fields of one record.
 

@@ -43,6 +43,7 @@ class StatusReason(StrEnum):
     AGENT_OUTPUT_TRUNCATED = "agent_output_truncated"
     AGENT_REQUEST_REJECTED = "agent_request_rejected"
     CLOSED_BY_REVIEWER = "closed_by_reviewer"
+    CANCELLED = "cancelled"
     WRITE_FAILED = "write_failed"
     PAUSED = "paused"
 

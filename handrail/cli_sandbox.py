@@ -10,7 +10,9 @@ from adapters.sandbox.adapter import SandboxAdapter
 from adapters.sandbox.csv_import import import_crm_csv
 from adapters.sandbox.db import create_schema, is_empty, make_engine
 from adapters.sandbox.seed import seed_sandbox
-from handrail.cli_common import fail, load_settings, table
+from handrail.cli_common import fail, load_settings, run, table
+from handrail.runs import end_runs_on_system
+from handrail.temporal_client import TemporalUnavailable, connect
 
 app = typer.Typer(help="The embedded sandbox CRM and ERP.", no_args_is_help=True)
 
@@ -22,6 +24,23 @@ def _anchor(value: str | None) -> date:
         return date.fromisoformat(value)
     except ValueError:
         fail(f"invalid --anchor {value!r}: use YYYY-MM-DD")
+
+
+def _end_open_runs() -> None:
+    """Cancel runs on the data about to be replaced, when Temporal is reachable."""
+    settings = load_settings()
+
+    async def end() -> int:
+        client = await connect(settings)
+        return await end_runs_on_system(client, "sandbox")
+
+    try:
+        ended = run(end())
+    except TemporalUnavailable:
+        typer.echo("Temporal is not reachable; open runs on the old data were left as they are.")
+        return
+    if ended:
+        typer.echo(f"Cancelled {ended} open run(s) on the data being replaced.")
 
 
 @app.command("seed")
@@ -37,6 +56,8 @@ def seed(
     create_schema(engine)
     if not reset and not is_empty(engine):
         fail("the sandbox already has data; pass --reset to replace it")
+    if reset:
+        _end_open_runs()
     summary = seed_sandbox(engine, anchor=_anchor(anchor), replace=reset)
     counts = ", ".join(f"{n} {name}" for name, n in sorted(summary.counts.items()))
     typer.echo(f"Seeded (seed {summary.seed}, anchor {summary.anchor}): {counts}")
@@ -59,6 +80,8 @@ def import_csv(
     create_schema(engine)
     if not replace and not is_empty(engine):
         fail("the sandbox already has data; pass --replace to delete it and import the export")
+    if replace:
+        _end_open_runs()
     try:
         report = import_crm_csv(engine, folder, anchor=_anchor(anchor), replace=replace)
     except (OSError, ValueError) as err:

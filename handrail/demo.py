@@ -63,9 +63,7 @@ async def run_demo(
     engine = make_engine(settings.sandbox_database_url)
     create_schema(engine)
     if crm_csv is not None:
-        ended = await end_runs_on_system(
-            client, "sandbox", "the sandbox was replaced by a CRM import"
-        )
+        ended = await end_runs_on_system(client, "sandbox")
         if ended:
             typer.echo(f"Ended {ended} open run(s) on the sandbox data being replaced.")
         try:

@@ -143,6 +143,10 @@ async def decide(
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(LaneWorkflow.decide, decision)
+    except RPCError as err:
+        raise DecisionRejected(
+            f"run {workflow_id} did not accept the decision: {err.message}"
+        ) from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
@@ -173,14 +177,17 @@ async def wait_settled(
     return states
 
 
-async def end_runs_on_system(client: Client, source_system: str, reason: str) -> int:
-    """Terminate every running lane run fed by ``source_system``; return how many ended.
+async def end_runs_on_system(client: Client, source_system: str) -> int:
+    """Cancel every running lane run fed by ``source_system``; return how many ended.
 
-    Used when a sandbox is replaced: its runs point at records that no longer exist.
+        Used when a sandbox is replaced: its runs point at records that no longer exist.
+    Each run closes as skipped / cancelled.
     """
     query = f"{sa.SOURCE_SYSTEM.name} = '{source_system}' AND ExecutionStatus = 'Running'"
     ended = 0
     async for execution in client.list_workflows(query):
-        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate(reason)
+        # Cancelling lets the run close with a visible status; a terminated
+        # run would keep showing its last status, such as needs_review.
+        await client.get_workflow_handle(execution.id, run_id=execution.run_id).cancel()
         ended += 1
     return ended

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,7 +158,7 @@ def test_demo_then_review(tmp_path: Path) -> None:
         assert "20 runs started" in demo.stdout
         queue = handrail(settings, "review", "list")
         assert queue.returncode == 0, queue.stderr
-        assert "renewal_risk:sandbox:opp_006" in queue.stdout
+        assert re.search(r"renewal_risk:sandbox:[0-9a-f]{6}:opp_006:", queue.stdout)
 
         run_id = next(line.split()[0] for line in queue.stdout.splitlines() if "opp_006" in line)
         approved = handrail(settings, "review", "approve", run_id, "--as", "revops@example.com")

@@ -295,4 +295,7 @@ async def test_sweep_starts_each_bill_once(
     # Both copies of the duplicate invoice are unmatched, so the sweep finds one more bill.
     assert (first.found, first.started) == (len(unmatched) + 1, len(unmatched) + 1)
     assert second.started == 0
-    assert all(w.startswith("invoice_exception:sandbox:bill_") for w in first.workflow_ids)
+    instance = runtime.systems["sandbox"].instance
+    assert all(
+        w.startswith(f"invoice_exception:sandbox:{instance}:bill_") for w in first.workflow_ids
+    )

@@ -20,7 +20,7 @@ from contracts import (
     TextValue,
 )
 from handrail.db import AuditRecord, WriteLedger
-from handrail.runs import DecisionRejected, decide, get_state, list_runs
+from handrail.runs import DecisionRejected, decide, end_runs_on_system, get_state, list_runs
 from handrail.settings import Settings
 from handrail.worker import Runtime
 from tests.helpers import (
@@ -387,3 +387,31 @@ async def test_shadow_approval_never_writes(
             )
         ).all()
     assert [json.loads(row.detail_json)["agreed"] for row in rows] == ["true"]
+
+
+async def test_cancelled_run_closes_visibly(
+    client: Client, settings: Settings, runtime: Runtime
+) -> None:
+    opp = renewal_opportunity(runtime, "acc_006")
+    event = renewal_event(opp, "acc_006")
+    async with running_worker(client, runtime):
+        handle = await start_run(client, settings, event, run_settings())
+        await wait_for_status(handle, "needs_review")
+        assert await end_runs_on_system(client, "sandbox") >= 1
+        result = await handle.result()
+        with pytest.raises(DecisionRejected, match="not awaiting review"):
+            await decide(
+                client,
+                settings,
+                event.workflow_id,
+                outcome=ReviewOutcome.APPROVE,
+                reviewer_id=REVIEWER,
+            )
+        runs = await eventually(
+            lambda: list_runs(client, f"WorkflowId = '{event.workflow_id}'"),
+            lambda found: bool(found) and found[0].status == "skipped",
+        )
+    assert (result.status, result.reason) == (RunStatus.SKIPPED, StatusReason.CANCELLED)
+    assert runs[0].reason == "cancelled"
+    assert created(runtime, opp) == (0, 0)
+    assert audit_steps(runtime, event.workflow_id)[-1] == "finished"

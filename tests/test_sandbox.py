@@ -6,6 +6,7 @@ HANDRAIL_TEST_POSTGRES_URL and drops it afterwards. It is skipped when the serve
 cannot be reached.
 """
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -891,3 +892,13 @@ def test_timeout_after_apply_hook(engine: Engine) -> None:
     assert retried.target_record_id == found.target_record_id
     assert count(adapter, "task") == 1
     assert not adapter.apply(write_request(Operation.CREATE, "task", task_fields())).already_applied
+
+
+def test_reset_gives_new_instance(engine: Engine) -> None:
+    create_schema(engine)
+    adapter = SandboxAdapter(engine)
+    first = adapter.instance
+    assert re.fullmatch(r"[0-9a-f]{6}", first)
+    assert adapter.instance == first
+    reset(engine)
+    assert adapter.instance != first

@@ -88,7 +88,20 @@ class LaneWorkflow(ReviewGate):
         return self._state
 
     async def run_lane(self) -> LaneResult:
-        """Run the lane from event to written, skipped or failed."""
+        """Run the lane from event to written, skipped or failed.
+
+        A cancelled run (an operator ended it, for example because its records
+        were replaced) closes as skipped / cancelled, so its status never stays
+        at needs_review.
+        """
+        try:
+            return await self._run_lane()
+        except asyncio.CancelledError:
+            self._state.message = "cancelled by an operator"
+            self._state.pending_action_ids = []
+            return await self._finish(RunStatus.SKIPPED, StatusReason.CANCELLED)
+
+    async def _run_lane(self) -> LaneResult:
         event = self._input.event
         self._upsert_identity()
         self._record("received", event.source_system, event, {"event_id": event.event_id})

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from adapters.base import Filter, RecordNotFound, RejectedByTarget, Row, Transient
 from adapters.sandbox.applied import record_write, revert_write, stored_result
+from adapters.sandbox.db import instance_id
 from adapters.sandbox.fields import filter_clause, object_column, object_table
 from adapters.sandbox.writes import plan_write
 from contracts import WritebackRequest, WritebackResult
@@ -42,6 +43,11 @@ class SandboxAdapter:
         self._failures_left = fail_after_apply
         # Activities call one adapter from several worker threads.
         self._lock = threading.Lock()
+
+    @property
+    def instance(self) -> str:
+        """The id of this sandbox instance; ``reset`` gives a new one."""
+        return instance_id(self.engine)
 
     def read(self, object_name: str, record_id: str, fields: Sequence[str]) -> Row:
         """Return the named fields of one record.

@@ -1,9 +1,22 @@
 """Engine and schema helpers for the sandbox database (SQLite or PostgreSQL)."""
 
+import secrets
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, make_url, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+)
 
 from adapters.sandbox.models import SANDBOX_TABLES
 
@@ -40,9 +53,33 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# One row: the id of this sandbox instance. A reset gives a new id, as a
+# refreshed CRM sandbox gets a new org id, so runs on old data never collide
+# with runs on new data.
+INSTANCE_TABLE = Table(
+    "sbx_instance",
+    MetaData(),
+    Column("id", String(16), primary_key=True),
+)
+
+
 def create_schema(engine: Engine) -> None:
     """Create the sandbox tables that do not exist yet; other tables are left alone."""
     SANDBOX_TABLES[0].metadata.create_all(engine, tables=SANDBOX_TABLES)
+    INSTANCE_TABLE.create(engine, checkfirst=True)
+    with engine.begin() as connection:
+        if connection.execute(select(INSTANCE_TABLE.c.id)).first() is None:
+            connection.execute(INSTANCE_TABLE.insert().values(id=secrets.token_hex(3)))
+
+
+def instance_id(engine: Engine) -> str:
+    """Return the id of this sandbox instance, creating the schema if needed."""
+    with engine.connect() as connection:
+        row = connection.execute(select(INSTANCE_TABLE.c.id)).first()
+    if row is None:
+        create_schema(engine)
+        return instance_id(engine)
+    return str(row[0])
 
 
 def is_empty(engine: Engine) -> bool:
@@ -61,4 +98,5 @@ def reset(engine: Engine) -> None:
     """Drop the sandbox tables with all their rows and create them again, empty."""
     metadata = SANDBOX_TABLES[0].metadata
     metadata.drop_all(engine, tables=SANDBOX_TABLES)
-    metadata.create_all(engine, tables=SANDBOX_TABLES)
+    INSTANCE_TABLE.drop(engine, checkfirst=True)
+    create_schema(engine)

@@ -148,11 +148,15 @@ def _reasoner_environment(
             fail("--base-url and --model need --reasoner openai")
         return None
     if reasoner == "offline":
+        if base_url or model:
+            fail("--base-url and --model only apply to --reasoner openai")
         return {"HANDRAIL_REASONER": "offline"}
     if reasoner != "openai":
         fail(f"invalid --reasoner {reasoner!r}: use offline or openai")
     if not base_url or not model:
         fail("--reasoner openai needs --base-url URL and --model NAME")
+    if not base_url.startswith(("http://", "https://")):
+        fail(f"invalid --base-url {base_url!r}: use an http:// or https:// URL")
     if not os.environ.get(api_key_env):
         fail(
             f"environment variable {api_key_env} is not set; set it to your API key "

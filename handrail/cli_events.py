@@ -37,6 +37,8 @@ def submit(
             "it must hold one event object or a list of them, see examples/renewal_event.json"
         )
     items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        fail(f"{file} holds an empty list; it must hold one event object or a list of them")
     events = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):

@@ -25,6 +25,14 @@ def policy_check(
         policy = load_policy(file)
     except PolicyFileError as err:
         fail(str(err))
+    held = set(load_settings().reviewers.values())
+    named = set(policy.reviewer_roles) | {r for rule in policy.rules for r in rule.spec.roles}
+    for role in sorted(named - held):
+        typer.echo(
+            f"warning: no reviewer in the directory has role {role!r}; reviews that need it "
+            "cannot be approved (set HANDRAIL_REVIEWERS)",
+            err=True,
+        )
     typer.echo(
         f"{file}: valid. Lane {policy.lane}, version {policy.version()}, "
         f"{len(policy.targets)} writable target(s), {len(policy.protected)} protected, "
@@ -74,6 +82,9 @@ async def _explain(run_id: str, settings: Settings) -> None:
     if state.policy is None:
         fail(f"run {run_id} has no policy decision yet (status {state.status.value})")
     policy = state.policy
+    if not policy.actions:
+        typer.echo(f"Run {run_id}: the agent proposed no actions, so policy decided nothing.")
+        return
     evaluated = f"{policy.evaluated_at:%Y-%m-%d %H:%M} UTC"
     typer.echo(f"Run {run_id}: policy {policy.policy_version}, evaluated {evaluated}")
     actions = {a.action_id: a for a in state.proposal.actions} if state.proposal else {}

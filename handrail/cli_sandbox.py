@@ -104,10 +104,15 @@ def writes(
         "task",
         fields=["what_id", "owner_id", "subject", "due_date", "created_by"],
         where=task_filter,
+        order_by="created_at",
         limit=1000,
     )
     notes = adapter.query(
-        "note", fields=["parent_id", "title", "created_by"], where=note_filter, limit=1000
+        "note",
+        fields=["parent_id", "title", "created_by"],
+        where=note_filter,
+        order_by="created_at",
+        limit=1000,
     )
     typer.echo(f"Tasks ({len(tasks)})")
     if tasks:

@@ -17,7 +17,7 @@ from handrail import db
 from handrail.cli_common import fail, table
 from handrail.devserver import DevServerError, start_dev_server
 from handrail.lanes_admin import list_lanes
-from handrail.processes import pid_alive, start_worker_background
+from handrail.processes import pid_alive, start_worker_background, worker_reasoner
 from handrail.runs import REVIEW_QUEUE, SETTLED, end_runs_on_system, wait_settled
 from handrail.schedules import ensure_schedules
 from handrail.settings import Settings
@@ -84,10 +84,8 @@ async def run_demo(
 
     # The worker, in the background so the review commands keep working afterwards.
     pid, started = start_worker_background(settings, environment=worker_environment)
-    reasoner = ""
-    if worker_environment:
-        reasoner = f", reasoner {worker_environment.get('HANDRAIL_REASONER', 'offline')}"
-    typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid}{reasoner})")
+    reasoner = worker_reasoner(settings)
+    typer.echo(f"Worker: {'started' if started else 'reusing'} (pid {pid}, reasoner {reasoner})")
     await ensure_schedules(client, settings)
 
     app_engine = db.make_engine(settings.app_database_url)

@@ -1,5 +1,6 @@
 """Background processes the demo leaves running: the dev server and the worker."""
 
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +48,8 @@ def start_worker_background(
     if running is not None:
         return running, False
     settings.run_dir.mkdir(parents=True, exist_ok=True)
+    # Remembered so that a later demo reusing this worker can say which reasoner it runs.
+    (settings.run_dir / "worker.json").write_text(json.dumps(environment or {}))
     log_path = settings.run_dir / "worker.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -68,3 +71,12 @@ def stop_all(settings: Settings) -> list[str]:
         if stop_background(settings, name):
             stopped.append(name)
     return stopped
+
+
+def worker_reasoner(settings: Settings) -> str:
+    """Return the reasoner the background worker was started with."""
+    try:
+        environment = json.loads((settings.run_dir / "worker.json").read_text())
+    except (OSError, ValueError):
+        return settings.reasoner
+    return str(environment.get("HANDRAIL_REASONER", settings.reasoner))

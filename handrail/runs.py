@@ -92,7 +92,8 @@ async def get_state(
 
 def reviewer_role(settings: Settings, reviewer_id: str) -> str:
     """Look up a reviewer's role in the directory, raising UnknownReviewer if absent."""
-    role = settings.reviewers.get(reviewer_id)
+    directory = {email.lower(): role for email, role in settings.reviewers.items()}
+    role = directory.get(reviewer_id.strip().lower())
     if role is None:
         known = ", ".join(sorted(settings.reviewers))
         raise UnknownReviewer(
@@ -124,6 +125,8 @@ async def decide(
         RunNotFound, UnknownReviewer, DecisionRejected.
     """
     role = reviewer_role(settings, reviewer_id)
+    # Directory look-ups ignore case, so the recorded id does too.
+    reviewer_id = reviewer_id.strip().lower()
     state = await get_state(client, workflow_id)
     if state.status != RunStatus.NEEDS_REVIEW:
         raise DecisionRejected(

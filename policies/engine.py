@@ -140,7 +140,10 @@ def load_policy_texts(name: str, read: Callable[[str], str], *, folder: str = ".
         if current.extends in texts_by_name:
             raise PolicyFileError(f"{path}: extends forms a cycle through {current.extends}")
         base_path = Path(folder) / current.extends
-        text = read(current.extends)
+        try:
+            text = read(current.extends)
+        except PolicyFileError as err:
+            raise PolicyFileError(f"{path}: extends {current.extends}: {err}") from err
         texts_by_name[current.extends] = text
         current = parse_policy_text(text, str(base_path))
         chain.insert(0, (current, base_path, text))
@@ -149,9 +152,17 @@ def load_policy_texts(name: str, read: Callable[[str], str], *, folder: str = ".
 
     params: dict[str, Any] = {}
     rules: list[CompiledRule] = []
+    seen_ids: dict[str, Path] = {}
     for policy_file, file_path, _ in chain:
         params.update(policy_file.params)
-        rules += [_compile(rule, file_path) for rule in policy_file.rules]
+        for rule in policy_file.rules:
+            if rule.id in seen_ids:
+                raise PolicyFileError(
+                    f"{file_path}: rule id {rule.id} is already used in {seen_ids[rule.id]}; "
+                    "rule ids must be unique"
+                )
+            seen_ids[rule.id] = file_path
+            rules.append(_compile(rule, file_path))
     return LanePolicy(
         lane=lane_file.lane,
         content_version=content_hash(*texts),

@@ -90,7 +90,7 @@ async def test_submit_review_and_approve(
         assert "not a known reviewer" in unknown.stderr
 
         approved = await handrail_async(
-            settings, "review", "approve", workflow_id, "--as", "revops@example.com", "--note", "ok"
+            settings, "review", "approve", workflow_id, "--as", "RevOps@Example.com", "--note", "ok"
         )
         assert approved.returncode == 0, approved.stderr
         assert "Run ended written / approved_by_reviewer" in approved.stdout
@@ -112,6 +112,7 @@ async def test_submit_review_and_approve(
     [
         ({"event_type": "crm.opportunity.renewal_window_started"}, "event 0 is invalid"),
         ([1], "item 0 is not a JSON object"),
+        ([], "holds an empty list"),
     ],
 )
 def test_submit_rejects_bad_file(

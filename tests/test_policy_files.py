@@ -230,3 +230,21 @@ def test_shadow_mode_never_writes(mode: RolloutMode, verdicts: list[Verdict]) ->
     if plan == WritePlan.WRITE:
         assert mode == RolloutMode.AUTONOMOUS
         assert all(v == Verdict.ALLOW for v in verdicts)
+
+
+def test_duplicate_rule_id_rejected(tmp_path: Path) -> None:
+    (tmp_path / "default.yaml").write_text((POLICY_DIR / "default.yaml").read_text())
+    lane = tmp_path / "lane.yaml"
+    lane.write_text(
+        "lane: lane\nextends: default.yaml\nrules:\n"
+        "  - {id: trigger.high_value, when: 'true', verdict: review, reason: x}\n"
+    )
+    with pytest.raises(PolicyFileError, match=r"rule id trigger\.high_value is already used"):
+        load_policy(lane)
+
+
+def test_missing_base_names_lane_file(tmp_path: Path) -> None:
+    lane = tmp_path / "lane.yaml"
+    lane.write_text("lane: lane\nextends: nowhere.yaml\n")
+    with pytest.raises(PolicyFileError, match=r"lane\.yaml: extends nowhere\.yaml: .*cannot read"):
+        load_policy(lane)

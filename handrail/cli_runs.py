@@ -18,6 +18,7 @@ from handrail.runs import (
     decide,
     get_state,
     list_runs,
+    run_subject,
 )
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
@@ -217,16 +218,20 @@ async def _review_list(settings: Settings) -> None:
                 if hit.verdict.value == "review"
             }
         )
+        assessment = summary.risk_level or (
+            state.proposal.classification or "" if state.proposal else ""
+        )
+        why = ", ".join(rules) or state.reason.value
         rows.append(
             [
                 summary.workflow_id,
-                summary.account_id,
-                summary.risk_level,
-                ",".join(state.pending_action_ids),
-                ", ".join(rules),
+                run_subject(state)[:28],
+                assessment,
+                ",".join(state.pending_action_ids) or "-",
+                why,
             ]
         )
-    typer.echo(table(["RUN", "ACCOUNT", "RISK", "PENDING", "WHY REVIEW"], rows))
+    typer.echo(table(["RUN", "SUBJECT", "ASSESSMENT", "PENDING", "WHY REVIEW"], rows))
     typer.echo("\nInspect:  handrail runs show RUN")
     typer.echo("Approve:  handrail review approve RUN --as EMAIL [--note TEXT]")
     typer.echo("Reject:   handrail review reject RUN --as EMAIL [--note TEXT]")

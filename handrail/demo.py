@@ -18,7 +18,7 @@ from handrail.cli_common import fail, table
 from handrail.devserver import DevServerError, start_dev_server
 from handrail.lanes_admin import list_lanes
 from handrail.processes import pid_alive, start_worker_background, worker_reasoner
-from handrail.runs import REVIEW_QUEUE, SETTLED, end_runs_on_system, wait_settled
+from handrail.runs import REVIEW_QUEUE, SETTLED, end_runs_on_system, run_subject, wait_settled
 from handrail.schedules import ensure_schedules
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
@@ -159,7 +159,7 @@ def render_runs(states: list[RunState]) -> str:
         rows.append(
             [
                 state.workflow_id,
-                _subject(state)[:28],
+                run_subject(state)[:28],
                 assessment,
                 (proposal.recommendation or "") if proposal else "",
                 state.status.value,
@@ -172,19 +172,6 @@ def render_runs(states: list[RunState]) -> str:
         headers.pop(3)
         rows = [row[:3] + row[4:] for row in rows]
     return table(headers, rows)
-
-
-def _subject(state: RunState) -> str:
-    """Name the record a run is about: the account, or the vendor and invoice number."""
-    fields = state.context.fields if state.context else {}
-
-    def text(name: str) -> str:
-        entry = fields.get(name)
-        return str(getattr(entry.value, "value", "") or "") if entry else ""
-
-    if text("vendor_name"):
-        return f"{text('vendor_invoice_number')} {text('vendor_name')}"
-    return text("account_name") or state.event.account_id or state.event.source_record_id
 
 
 def _actions(state: RunState) -> str:

@@ -194,3 +194,16 @@ async def end_runs_on_system(client: Client, source_system: str) -> int:
         await client.get_workflow_handle(execution.id, run_id=execution.run_id).cancel()
         ended += 1
     return ended
+
+
+def run_subject(state: RunState) -> str:
+    """Name the record a run is about: the account, or the vendor and invoice number."""
+    fields = state.context.fields if state.context else {}
+
+    def text(name: str) -> str:
+        entry = fields.get(name)
+        return str(getattr(entry.value, "value", "") or "") if entry else ""
+
+    if text("vendor_name"):
+        return f"{text('vendor_invoice_number')} {text('vendor_name')}"
+    return text("account_name") or state.event.account_id or state.event.source_record_id

@@ -10,7 +10,7 @@ from handrail.lanes_admin import list_lanes, set_mode, set_paused, wake_paused_r
 from handrail.runs import reviewer_role
 from handrail.settings import Settings
 from handrail.temporal_client import TemporalUnavailable, connect
-from workflows.catalog import LANE_WORKFLOWS
+from workflows.catalog import LANE_WORKFLOWS, lane_spec
 
 app = typer.Typer(help="Lane rollout modes, pause and resume.", no_args_is_help=True)
 
@@ -26,12 +26,18 @@ def _check_lane(lane: str) -> None:
         fail(f"unknown lane {lane!r}; known lanes: {', '.join(sorted(LANE_WORKFLOWS))}")
 
 
-def _check_operator(settings: Settings, actor: str) -> None:
-    # Operators come from the same directory as reviewers.
+def _check_operator(settings: Settings, lane: str, actor: str) -> None:
+    """Allow only people who may review the lane to change its mode or pause it."""
     try:
-        reviewer_role(settings, actor)
+        role = reviewer_role(settings, actor)
     except PermissionError as err:
         fail(str(err))
+    roles = lane_spec(lane).reviewer_roles
+    if role not in roles:
+        fail(
+            f"{actor} has role {role}; changing lane {lane} needs one of its reviewer roles: "
+            f"{', '.join(roles)}"
+        )
 
 
 @app.command("list")
@@ -63,7 +69,7 @@ def lanes_set_mode(
     """Set the rollout mode for the lane's new runs; running runs keep theirs."""
     settings = load_settings()
     _check_lane(lane)
-    _check_operator(settings, actor)
+    _check_operator(settings, lane, actor)
     previous = set_mode(_engine(settings), lane, mode, actor)
     was = f" (was {previous.value})" if previous else ""
     typer.echo(f"Lane {lane} is now in {mode.value} mode for new runs{was}.")
@@ -77,7 +83,7 @@ def lanes_pause(
     """Pause a lane: events are still accepted, but no agent step or write starts."""
     settings = load_settings()
     _check_lane(lane)
-    _check_operator(settings, actor)
+    _check_operator(settings, lane, actor)
     changed = set_paused(_engine(settings), lane, True, actor)
     typer.echo(f"Lane {lane} {'paused' if changed else 'was already paused'}.")
 
@@ -90,7 +96,7 @@ def lanes_resume(
     """Resume a paused lane and wake the runs it held."""
     settings = load_settings()
     _check_lane(lane)
-    _check_operator(settings, actor)
+    _check_operator(settings, lane, actor)
     changed = set_paused(_engine(settings), lane, False, actor)
     typer.echo(f"Lane {lane} {'resumed' if changed else 'was not paused'}.")
     run(_wake(settings, lane, actor))

@@ -305,6 +305,11 @@ async def test_lanes_and_policy_commands(
     paused = await handrail_async(
         settings, "lanes", "pause", "invoice_exception", "--as", "revops@example.com"
     )
+    assert paused.returncode == 2
+    assert "needs one of its reviewer roles: ap_specialist, finance" in paused.stderr
+    paused = await handrail_async(
+        settings, "lanes", "pause", "invoice_exception", "--as", "ap@example.com"
+    )
     assert "Lane invoice_exception paused." in paused.stdout
     listed = await handrail_async(settings, "lanes", "list")
     assert listed.returncode == 0, listed.stderr
@@ -314,9 +319,9 @@ async def test_lanes_and_policy_commands(
     invoice = next(
         line for line in listed.stdout.splitlines() if line.startswith("invoice_exception")
     )
-    assert "paused by revops@example.com" in invoice
+    assert "paused by ap@example.com" in invoice
     resumed = await handrail_async(
-        settings, "lanes", "resume", "invoice_exception", "--as", "revops@example.com"
+        settings, "lanes", "resume", "invoice_exception", "--as", "ap@example.com"
     )
     assert "Lane invoice_exception resumed." in resumed.stdout
 

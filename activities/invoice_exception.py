@@ -7,9 +7,10 @@ so they are never read.
 """
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from activities.scan_events import scan_event
 from activities.scoped_reader import ScopedReader
 from adapters.base import Filter, Row, SystemOfRecord
 from contracts import (
@@ -313,21 +314,15 @@ def scan_unmatched_bills(
         order_by="bill_date",
         limit=5000,
     )
-    occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
-    instance = system.instance
     return [
-        EventEnvelope(
-            event_id=f"sweep:{as_of.isoformat()}:{row['id']}",
+        scan_event(
+            system,
+            lane=input.lane,
             event_type="erp.vendor_bill.match_exception",
-            source_system=system.system,
-            source_record_type="vendor_bill",
-            source_record_id=str(row["id"]),
-            occurred_at=occurred_at,
-            received_at=datetime.now(UTC),
-            workflow=input.lane,
-            idempotency_key=(
-                f"{system.system}:{instance}:{row['id']}:{row['exception_type'] or 'unknown'}"
-            ),
+            record_type="vendor_bill",
+            record_id=str(row["id"]),
+            key_suffix=str(row["exception_type"] or "unknown"),
+            as_of=as_of,
             correlation_id=correlation_id,
         )
         for row in rows

@@ -5,9 +5,10 @@ The context is the declared fields of one renewal opportunity.
 Each value records the object, record id and field it came from.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from activities.scan_events import scan_event
 from activities.scoped_reader import ScopedReader
 from adapters.base import Filter, Row, SystemOfRecord
 from contracts import (
@@ -351,21 +352,17 @@ def scan_renewals(
         order_by="renewal_date",
         limit=5000,
     )
-    occurred_at = datetime.combine(as_of, time(0), tzinfo=UTC)
-    instance = system.instance
     return [
-        EventEnvelope(
-            event_id=f"scan:{as_of.isoformat()}:{row['id']}",
+        scan_event(
+            system,
+            lane=input.lane,
             event_type="crm.opportunity.renewal_window_started",
-            source_system=system.system,
-            source_record_type="opportunity",
-            source_record_id=str(row["id"]),
-            occurred_at=occurred_at,
-            received_at=datetime.now(UTC),
-            account_id=row["account_id"] if isinstance(row["account_id"], str) else None,
-            workflow=input.lane,
-            idempotency_key=f"{system.system}:{instance}:{row['id']}:{row['renewal_date']}",
+            record_type="opportunity",
+            record_id=str(row["id"]),
+            key_suffix=str(row["renewal_date"]),
+            as_of=as_of,
             correlation_id=correlation_id,
+            account_id=row["account_id"] if isinstance(row["account_id"], str) else None,
         )
         for row in rows
     ]

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -16,6 +17,7 @@ from handrail.devserver import start_dev_server
 from handrail.settings import Settings
 from handrail.worker import Runtime, build_runtime
 from tests.helpers import make_settings, today
+from tests.pg import throwaway_database
 
 
 def free_port() -> int:
@@ -64,3 +66,20 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     yield runtime
     runtime.app_engine.dispose()
     sandbox_engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty sandbox database, once on SQLite and once on a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        sqlite_engine = make_engine(f"sqlite:///{tmp_path / 'sandbox' / 'sandbox.db'}")
+        yield sqlite_engine
+        sqlite_engine.dispose()
+        return
+
+    with throwaway_database("handrail_sbx") as url:
+        postgres_engine = make_engine(url)
+        try:
+            yield postgres_engine
+        finally:
+            postgres_engine.dispose()

@@ -9,7 +9,6 @@ cannot be reached.
 import re
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,26 +41,9 @@ from contracts import (
     WritebackRequest,
 )
 from contracts.values import ScalarValue
-from tests.pg import throwaway_database
 
 ANCHOR = date(2026, 12, 4)
 WINDOW_END = ANCHOR + timedelta(days=60)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'sandbox' / 'sandbox.db'}")
-        yield engine
-        engine.dispose()
-        return
-
-    with throwaway_database("handrail_sbx") as url:
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture

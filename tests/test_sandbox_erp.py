@@ -5,7 +5,6 @@ Every test that takes ``engine`` runs on SQLite and on PostgreSQL, as in
 (prices, receipts, tax, thresholds, vendors) instead of trusting the ERP's label.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -23,7 +22,6 @@ from adapters.sandbox.seed_erp import seed_erp
 from adapters.sandbox.seed_erp_scenarios import ERP_SCENARIO_BILLS
 from contracts import BooleanValue, DateValue, NullValue, Operation, TextValue
 from contracts.values import ScalarValue
-from tests.pg import throwaway_database
 from tests.test_sandbox import write_request
 
 ANCHOR = date(2026, 12, 4)
@@ -55,22 +53,6 @@ VENDOR_FIELDS = [
     "remit_bank_account",
     "payment_terms",
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'sandbox' / 'sandbox.db'}")
-        yield engine
-        engine.dispose()
-        return
-
-    with throwaway_database("handrail_sbx_erp") as url:
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def start_worker_background(
     if running is not None:
         return running, False
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    # Remembered so that a later demo reusing this worker can say which reasoner it runs.
+    # Stored so that a later demo reusing this worker can report which reasoner it runs.
     (settings.run_dir / "worker.json").write_text(json.dumps(environment or {}))
     log_path = settings.run_dir / "worker.log"
     with log_path.open("ab") as log:

@@ -226,7 +226,7 @@ async def test_dev_runs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 
 def _model_reply(request: dict[str, Any]) -> dict[str, Any]:
-    """Answer any lane's request with one allowed action on the run's own record."""
+    """Return a completion for any lane's request: one allowed action on the run's own record."""
     message = next(m["content"] for m in request["messages"] if m["role"] == "user")
     document = json.loads(message.split("<context>", 1)[1].split("</context>", 1)[0])
     subject = document["subject"]

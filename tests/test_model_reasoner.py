@@ -59,7 +59,7 @@ API_KEY = "sk-test-handrail-5f1c0ffee0123456789abcdef"
 KEY_ENV = "HANDRAIL_TEST_MODEL_KEY"
 MODEL = "gpt-test"
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
-# The address the injected note tells the assistant to e-mail.
+# The address the injected note instructs the assistant to e-mail.
 INJECTED_ADDRESS = "cfo@kestrel-biotech.example"
 
 

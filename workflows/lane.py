@@ -105,7 +105,7 @@ class LaneWorkflow(ReviewGate):
         event = self._input.event
         self._upsert_identity()
         self._record("received", event.source_system, event, {"event_id": event.event_id})
-        # A paused lane holds the run here: no agent step until it is resumed.
+        # A paused lane keeps the run waiting here, so no agent step starts until it resumes.
         await self._wait_while_paused(RunStatus.RECEIVED)
 
         # Fetch the declared context.
@@ -247,7 +247,7 @@ class LaneWorkflow(ReviewGate):
             approved_by = decision.reviewer_id
             success_reason = StatusReason.APPROVED_BY_REVIEWER
 
-        # Write back, one idempotent request per action; a paused lane holds the writes.
+        # Write back, one idempotent request per action. A paused lane delays the writes.
         await self._wait_while_paused(RunStatus.PROCESSING)
         self._set_status(RunStatus.PROCESSING, StatusReason.WRITING)
         for action in actionable:

@@ -1,4 +1,4 @@
-"""How a rollout mode turns policy verdicts into a plan for the run's writes."""
+"""Write plans: what a rollout mode makes of the policy verdicts of a run's actions."""
 
 from collections.abc import Sequence
 from enum import StrEnum

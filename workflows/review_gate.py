@@ -59,27 +59,34 @@ class ReviewGate(AuditTrail):
     @decide.validator
     def validate_decide(self, decision: ReviewDecision) -> None:
         state = self._state
+
         if state.status != RunStatus.NEEDS_REVIEW or self._decision is not None:
             raise ValueError(f"run is not awaiting review (status {state.status.value})")
+
         if decision.proposal_version != state.proposal_version:
             raise ValueError(
                 f"stale proposal version {decision.proposal_version}; "
                 f"the current version is {state.proposal_version}"
             )
+
         if not state.pending_action_ids and decision.outcome != ReviewOutcome.REJECT:
             raise ValueError(
                 f"run has no actions to approve ({state.reason.value}); handle the record "
                 "yourself and close the run with a reject"
             )
+
         if state.pending_action_ids and not decision.action_ids:
             raise ValueError("a decision must name the pending actions it covers")
+
         unknown = sorted(set(decision.action_ids) - set(state.pending_action_ids))
         if unknown:
             raise ValueError(f"action ids not awaiting review: {', '.join(unknown)}")
+
         if decision.outcome == ReviewOutcome.REJECT and set(decision.action_ids) != set(
             state.pending_action_ids
         ):
             raise ValueError("a rejection must cover every pending action")
+
         for field in self.spec.conflicted_reviewer_fields:
             conflicted = self._context_text(field)
             if conflicted and conflicted.lower() == decision.reviewer_id.lower():
@@ -87,6 +94,7 @@ class ReviewGate(AuditTrail):
                     f"segregation of duties: {decision.reviewer_id} is the {field} of this "
                     "record and may not review it"
                 )
+
         for action_id in decision.action_ids:
             roles, rule = self._reviewer_roles(action_id)
             if decision.reviewer_role not in roles:
@@ -96,6 +104,7 @@ class ReviewGate(AuditTrail):
                     f"{because}; {decision.reviewer_id} has role {decision.reviewer_role}"
                 )
         originals = {action.action_id: action for action in self._pending_actions()}
+
         for edited in decision.edited_actions:
             if _target_of(edited) != _target_of(originals[edited.action_id]):
                 raise ValueError(
@@ -123,6 +132,7 @@ class ReviewGate(AuditTrail):
 
     async def _shadow_review(self, actions: Sequence[ProposedAction]) -> None:
         """Let a reviewer record what they would have decided; nothing is written either way."""
+
         if not await self._await_review(actions, StatusReason.SHADOW_MODE):
             return
         decision = self._decision
@@ -141,6 +151,7 @@ class ReviewGate(AuditTrail):
 
     async def _wait_while_paused(self, status: RunStatus) -> None:
         """Hold the run while its lane is paused, checking again on resume or every 5 minutes."""
+
         if not workflow.patched("lane-pause-gate"):
             return
         held = False
@@ -178,9 +189,11 @@ class ReviewGate(AuditTrail):
         await self._flush_audit()
 
         escalate_after = min(settings.escalate_after, settings.review_sla)
+
         if await self._wait_for_decision(escalate_after, "review-escalation"):
             return True
         remaining = settings.review_sla - escalate_after
+
         if remaining > timedelta(0):
             self._state.escalated = True
             self._set_status(RunStatus.NEEDS_REVIEW, StatusReason.REVIEW_ESCALATED)

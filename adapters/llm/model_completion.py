@@ -1,4 +1,4 @@
-"""How a reasoner requests structured output and reads it back, in either structured mode.
+"""Structured-output requests and replies of the model reasoner, in either structured mode.
 
 ``json_schema`` mode sends the schema as ``response_format`` and reads the
 message content. ``tools`` mode offers one function whose parameters are the

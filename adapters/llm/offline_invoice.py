@@ -139,6 +139,7 @@ class _Facts:
 
 def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
     value = facts.value
+
     if value("bank_change_requested") is True:
         return (
             "bank_change_request",
@@ -151,6 +152,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
             ],
         )
     duplicates = facts.rows("duplicate_bills")
+
     if duplicates:
         return (
             "duplicate_invoice",
@@ -162,6 +164,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
                 )
             ],
         )
+
     if value("vendor_is_new") is True:
         return (
             "new_vendor",
@@ -173,12 +176,14 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
                 )
             ],
         )
+
     if value("no_po") is True:
         return (
             "no_po",
             "requester",
             [Evidence(field="no_po", observation="the bill has no purchase order")],
         )
+
     if value("missing_receipt") is True:
         return (
             "missing_receipt",
@@ -190,6 +195,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
             ],
         )
     over = value("quantity_over_received")
+
     if isinstance(over, Decimal) and over > 0:
         return (
             "quantity_variance",
@@ -201,6 +207,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
             ],
         )
     variance = value("max_price_variance_pct")
+
     if isinstance(variance, Decimal) and variance > Decimal("2"):
         return (
             "price_variance",
@@ -212,6 +219,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
                 )
             ],
         )
+
     if value("tax_flag") is True:
         return (
             "tax_mismatch",
@@ -222,6 +230,7 @@ def _classify(facts: _Facts) -> tuple[str, str, list[Evidence]] | None:
                 )
             ],
         )
+
     if value("over_department_threshold") is True:
         return (
             "over_threshold",
